@@ -1,0 +1,129 @@
+"""compile(): model in, verified-shape artifact directory out. The CLI's `edgec compile` wraps this."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tvm
+
+import edgec
+from edgec.compiler import passes
+from edgec.compiler.frontends.onnx_frontend import onnx_to_relax
+from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
+from edgec.compiler.lower import build_and_export
+from edgec.compiler.source import SourceModel, resolve_model
+from edgec.compiler.tvm_target import resolve
+from edgec.errors import UserInputError
+from edgec.runtime.artifact import Artifact
+from edgec.runtime.manifest import MANIFEST, Manifest, TensorSpec, write_manifest
+from edgec.targets import Target, load_target
+
+
+@dataclass
+class CompileOptions:
+    """Everything that changes the compiled code; recorded in the manifest."""
+
+    target: str = "host"
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
+    schedule: str = "default"  # "default": edgec CPU schedules; "none": stock TVM pipeline
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise UserInputError(f"output {out} exists and is a file; refusing to overwrite it")
+        if any(out.iterdir()):
+            if not force:
+                raise UserInputError(f"output directory {out} already exists and is not empty",
+                                     hint="pass --force (force=True) to replace an earlier edgec artifact")
+            if not (out / MANIFEST).exists():
+                raise UserInputError(f"{out} is not an edgec artifact (no {MANIFEST}); refusing to replace it even with --force")
+
+
+def _log(msg: str, verbose: bool) -> None:
+    if verbose:
+        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+
+
+def _signature(mod, names: list[str]) -> list[TensorSpec]:
+    from tvm import relax
+
+    ret = mod["main"].ret_ty  # TVM 0.27 renamed StructInfo to "Type": TensorType or TupleType
+    infos = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
+    return [TensorSpec(n, tuple(int(d) for d in i.shape), str(i.dtype)) for n, i in zip(names, infos)]
+
+
+def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
+    """Run the graph passes and the TVM importer: returns (IRModule, inputs, output names, reports)."""
+    if src.format == "onnx":
+        shapes = {**src.default_shapes, **opts.input_shapes}
+        ctx = passes.PassContext(input_shapes=shapes, verbose=verbose)
+        model, reports = passes.run_pipeline(src.onnx, opts.pipeline, ctx)
+        from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
+
+        inputs = [TensorSpec(vi.name, tuple(dims(vi)), _onnx_dtype(vi)) for vi in graph_inputs(model)]
+        mod = onnx_to_relax(model, {t.name: t.shape for t in inputs})
+        out_names = [o.name for o in model.graph.output]
+    else:
+        if opts.input_shapes:
+            raise UserInputError("--input-shape is not supported for TFLite models (their shapes are fixed)")
+        reports = []
+        inputs = [TensorSpec(n, s, d) for n, s, d in src.tflite.io()]
+        mod = tflite_to_relax(src.tflite)
+        out_names = [n for n, _, _ in src.tflite.io(outputs=True)]
+    return mod, inputs, out_names, reports
+
+
+def _onnx_dtype(vi) -> str:
+    import onnx
+
+    return str(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+
+
+def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
+            input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
+            schedule: str = "default", force: bool = False, verbose: bool = False) -> Artifact:
+    """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``."""
+    out = Path(out)
+    _prepare_out(out, force)
+    tgt = resolve(load_target(target))
+    opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
+                          pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
+                          schedule=schedule)
+    t0 = time.perf_counter()
+    src = resolve_model(model)
+    mod, inputs, out_names, reports = import_model(src, opts, verbose)
+    t_import = time.perf_counter() - t0
+    _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)
+    outputs = _signature(mod, out_names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        from edgec.compiler.schedules import relax_pipeline
+
+        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule))
+        t_build = time.perf_counter() - t0 - t_import
+        _log(f"built {lib.name} in {t_build:.1f}s", verbose)
+        target_d = tgt.to_dict() | {"is_cross": tgt.is_cross}
+        manifest = Manifest(
+            target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
+            compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
+                                            "passes": [str(r) for r in reports]},
+            source_model=src.describe(),
+            versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
+        )
+        manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
+        write_manifest(staging, manifest)
+        if out.exists():
+            shutil.rmtree(out)  # only reached for an earlier edgec artifact with force=True
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Artifact.open(out)

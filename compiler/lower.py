@@ -1,0 +1,43 @@
+"""Lower a Relax module with TVM for a target and export the library (cross-linking if needed)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import tvm
+from tvm import relax
+
+from edgec.compiler.tvm_target import to_tvm
+from edgec.errors import ToolchainError
+from edgec.targets import Target
+
+
+def library_name(target: Target) -> str:
+    """Android links on the NDK, so its artifact carries objects in a tar (TVM exports that)."""
+    return "model.tar" if "android" in target.triple else "model.so"
+
+
+def check_toolchain(target: Target) -> str | None:
+    """The cross C++ compiler to link with, or None to use the host's. Raises if it is missing."""
+    if not target.is_cross or target.triple.endswith("android"):
+        return None
+    cxx = target.toolchain.cxx
+    if not cxx:
+        raise ToolchainError(f"target {target.name} is cross ({target.triple}) but names no toolchain.cxx")
+    if shutil.which(cxx) is None:
+        pkg = target.toolchain.package or "a cross g++"
+        raise ToolchainError(f"cross compiler '{cxx}' for target {target.name} is not installed",
+                             hint=f"install it: apt-get install {pkg} (make setup does this)")
+    return cxx
+
+
+def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline="default") -> Path:
+    """Compile ``mod`` for ``target`` and write the library into ``out_dir``; returns its path."""
+    cxx = check_toolchain(target)
+    ex = relax.build(mod, target=to_tvm(target), relax_pipeline=pipeline)
+    lib = out_dir / library_name(target)
+    if cxx:
+        ex.export_library(str(lib), fcompile=tvm.support.cc.cross_compiler(cxx))
+    else:
+        ex.export_library(str(lib))
+    return lib

@@ -1,0 +1,62 @@
+"""Small helpers shared by the ONNX passes: consumers, initializer lookup, dead-node removal."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+
+def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in graph.initializer}
+
+
+def consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    uses: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            if name:
+                uses[name].append(node)
+    return uses
+
+
+def to_array(t: onnx.TensorProto) -> np.ndarray:
+    return numpy_helper.to_array(t)
+
+
+def set_initializer(graph: onnx.GraphProto, name: str, value: np.ndarray) -> None:
+    """Replace or add initializer ``name``."""
+    for i, t in enumerate(graph.initializer):
+        if t.name == name:
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(value, name))
+            return
+    graph.initializer.append(numpy_helper.from_array(value, name))
+
+
+def remove_dead(graph: onnx.GraphProto) -> int:
+    """Drop nodes whose outputs nobody uses and initializers nobody reads. Returns nodes removed."""
+    live = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(o in live for o in node.output if o):
+            keep.append(node)
+            live.update(i for i in node.input if i)
+    removed = len(graph.node) - len(keep)
+    if removed:
+        del graph.node[:]
+        graph.node.extend(reversed(keep))
+    used_inits = [t for t in graph.initializer if t.name in live]
+    if len(used_inits) != len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(used_inits)
+    graph_inputs = [i for i in graph.input if i.name in live or i.name not in initializers(graph)]
+    del graph.input[:]
+    graph.input.extend(graph_inputs)
+    return removed

@@ -1,0 +1,13 @@
+"""CPU schedules: TVM 0.27's CPU pipeline applies none, so edgec brings its own."""
+from __future__ import annotations
+
+from edgec.targets import Target
+
+
+def relax_pipeline(target: Target, schedule: str = "default"):
+    """The Relax pipeline for ``target``: "none" is stock TVM (no schedules)."""
+    if schedule == "none" or target.kind != "llvm":
+        return "default"
+    from edgec.compiler.schedules.cpu_pipeline import cpu_pipeline
+
+    return cpu_pipeline(target)

