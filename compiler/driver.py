@@ -114,6 +114,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         manifest = Manifest(
             target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
             compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
+                                            "input_samples": src.input_samples,
                                             "passes": [str(r) for r in reports]},
             source_model=src.describe(),
             versions={"edgec": edgec.__version__, "tvm": tvm.__version__},

@@ -23,6 +23,7 @@ class SourceModel:
     path: str = ""
     zoo: str = ""
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    input_samples: dict[str, str] = field(default_factory=dict)
     default_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
@@ -57,5 +58,6 @@ def resolve_model(model: "str | Path | onnx.ModelProto | SourceModel", fetch_qui
         src.tflite = parse_tflite(data, str(path))
     if zoo_entry:
         src.input_ranges = {i.name: i.range for i in zoo_entry.inputs}
+        src.input_samples = {i.name: i.sample for i in zoo_entry.inputs if i.sample}
         src.default_shapes = zoo_entry.input_shapes
     return src

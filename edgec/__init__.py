@@ -35,14 +35,14 @@ def load(path, threads: int | None = None):
 
 def verify(artifact, model=None, **kwargs):
     """Run artifact and reference runtime on the same inputs; returns a VerifyResult."""
-    from edgec.verify import verify as _verify
+    from edgec.verification import verify as _verify
 
     return _verify(artifact, model, **kwargs)
 
 
 def inspect(path_or_model, **kwargs) -> dict:
     """Summarize a model (inputs, outputs, op histogram, params) or an artifact (its manifest)."""
-    from edgec.inspect import inspect as _inspect
+    from edgec.inspection import inspect as _inspect
 
     return _inspect(path_or_model, **kwargs)
 

@@ -106,13 +106,12 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
     import numpy as np
 
     from edgec.runtime.artifact import Artifact
-    from edgec.verify import random_inputs
+    from edgec.verification import default_inputs
 
     if outputs is not None and outputs.exists() and not force:
         raise UserInputError(f"{outputs} exists; pass --force to overwrite it")
     art = Artifact.open(artifact)
-    feeds = _load_npz(inputs) if inputs else random_inputs(art.manifest.inputs, {
-        k: tuple(v) for k, v in art.manifest.compile_options.get("input_ranges", {}).items()})
+    feeds = _load_npz(inputs) if inputs else default_inputs(art)
     if "__single__" in feeds:
         feeds = {art.manifest.inputs[0].name: feeds.pop("__single__")}
     times = []

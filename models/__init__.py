@@ -28,6 +28,7 @@ class InputInfo:
     shape: tuple[int, ...]
     dtype: str
     range: tuple[float, float]
+    sample: str = ""  # generator in edgec.models.samples used for verification inputs
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def registry() -> dict[str, ZooModel]:
     raw = tomllib.loads(_ZOO.read_text())
     out = {}
     for name, d in raw.items():
-        inputs = tuple(InputInfo(i["name"], tuple(i["shape"]), i["dtype"], tuple(i["range"])) for i in d.pop("inputs"))
+        inputs = tuple(InputInfo(i["name"], tuple(i["shape"]), i["dtype"], tuple(i["range"]), i.get("sample", "")) for i in d.pop("inputs"))
         out[name] = ZooModel(name=name, inputs=inputs, **d)
     return out
 

@@ -15,6 +15,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from edgec.compiler.passes.graph_utils import copy_model, remove_dead
+from edgec.compiler.passes.infer_shapes import fresh_shapes
 from edgec.compiler.passes.registry import PassContext, register
 
 # Nodes never folded: random generators, control flow (subgraphs), and anything producing huge data.
@@ -46,6 +47,19 @@ def _evaluate(node: onnx.NodeProto, values: dict[str, np.ndarray], opset: list) 
 
 @register("fold_constants")
 def fold_constants(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """Fold, re-infer shapes, repeat until nothing more folds (folding a Reshape target lets
+    inference prove the next Shape static)."""
+    total = {"folded": 0, "dead_removed": 0, "rounds": 0}
+    while True:
+        model, changed = _fold_once(fresh_shapes(model))
+        total["rounds"] += 1
+        total["folded"] += changed["folded"]
+        total["dead_removed"] += changed["dead_removed"]
+        if not changed["folded"]:
+            return model, total
+
+
+def _fold_once(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
     model = copy_model(model)
     g = model.graph
     opset = list(model.opset_import)

@@ -41,11 +41,18 @@ class VerifyResult:
         return asdict(self)
 
 
-def random_inputs(specs: list[TensorSpec], ranges: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Uniform random inputs in each input's range (from the zoo entry; [-1, 1] otherwise)."""
+def random_inputs(specs: list[TensorSpec], ranges: dict | None = None, seed: int = 0,
+                  samples: dict | None = None) -> dict[str, np.ndarray]:
+    """Uniform random inputs in each input's range (from the zoo entry; [-1, 1] otherwise), or a
+    named synthetic sample (edgec.models.samples) where the zoo entry asks for one."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for s in specs:
+        if (samples or {}).get(s.name):
+            from edgec.models.samples import SAMPLES
+
+            feeds[s.name] = SAMPLES[samples[s.name]](s.shape, seed=seed).astype(s.dtype)
+            continue
         lo, hi = (ranges or {}).get(s.name, (-1.0, 1.0))
         if np.issubdtype(np.dtype(s.dtype), np.integer):
             info = np.iinfo(np.dtype(s.dtype))
@@ -53,6 +60,13 @@ def random_inputs(specs: list[TensorSpec], ranges: dict | None = None, seed: int
         else:
             feeds[s.name] = rng.uniform(lo, hi, size=s.shape).astype(s.dtype)
     return feeds
+
+
+def default_inputs(art: Artifact, seed: int = 0) -> dict[str, np.ndarray]:
+    """The inputs verify/run/bench use when the user gives none (recorded in the manifest)."""
+    opts = art.manifest.compile_options
+    return random_inputs(art.manifest.inputs, {k: tuple(v) for k, v in opts.get("input_ranges", {}).items()},
+                         seed, opts.get("input_samples", {}))
 
 
 def compare(got: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> list[OutputError]:
@@ -95,8 +109,7 @@ def verify(artifact: "str | Path | Artifact", model=None, inputs: dict | None = 
     """Compare ``artifact`` with the reference runtime on ``inputs`` (random in range if None)."""
     art = artifact if isinstance(artifact, Artifact) else Artifact.open(artifact)
     fmt, data = _source_bytes(art, model)
-    feeds = inputs if inputs is not None else random_inputs(
-        art.manifest.inputs, {k: tuple(v) for k, v in art.manifest.compile_options.get("input_ranges", {}).items()}, seed)
+    feeds = inputs if inputs is not None else default_inputs(art, seed)
     ref = reference_for(fmt, data)
     expected = ref.run(feeds)
     got, ran_on = _run_artifact(art, feeds, emulate)
