@@ -1,0 +1,189 @@
+"""A generic CPU schedule for every fused kernel that no specialised rule claims.
+
+TVM 0.27's CPU pipeline leaves each kernel a serial, scalar loop nest. This rule:
+  1. inlines elementwise producers/consumers (but never a padding block into a reduction, which
+     would put a bounds test in the innermost loop),
+  2. puts spatial loops outside reduction loops and parallelises the fused outer spatial loops,
+  3. moves the innermost spatial loop *inside* the reductions and vectorizes it, so a conv or
+     matmul accumulates a vector of outputs per step instead of one scalar,
+  4. computes leftover epilogue blocks (bias, activation) right after their reduction tile.
+"""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+from tvm_ffi import get_global_func
+from tvm.s_tir.dlight.analysis import normalize_prim_func
+from tvm.s_tir.dlight.base import ScheduleRule
+from tvm.target import Target
+
+
+def vector_lanes(target: Target) -> int:
+    """fp32 lanes of the widest vector unit we target: 16 for AVX-512, 8 for AVX2, 4 for NEON."""
+    keys = set(target.keys)
+    mattr = " ".join(target.attrs.get("mattr", []) or [])
+    mcpu = str(target.attrs.get("mcpu", ""))
+    if "arm_cpu" in keys or "aarch64" in str(target.attrs.get("mtriple", "")):
+        return 4
+    if "avx512" in mattr or mcpu in ("skylake-avx512", "cascadelake", "icelake-server", "sapphirerapids", "znver4", "znver5"):
+        return 16
+    return 8
+
+
+def extent(sch: s_tir.Schedule, loop) -> int | None:
+    e = sch.get(loop).extent
+    return int(e) if isinstance(e, tirx.IntImm) else None
+
+
+_HAS_IF_THEN_ELSE = get_global_func("s_tir.schedule.HasIfThenElse")
+
+
+def _is_padding(sch: s_tir.Schedule, block) -> bool:
+    return bool(_HAS_IF_THEN_ELSE(sch.get(block)))
+
+
+def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
+    """compute_inline / reverse_compute_inline everything possible except padding blocks."""
+    changed = True
+    while changed:
+        changed = False
+        for i, info in enumerate(infos):
+            if _is_padding(sch, info.block_rv) or not info.is_injective():
+                continue
+            for how in (sch.compute_inline, sch.reverse_compute_inline):
+                try:
+                    how(info.block_rv)
+                except Exception:  # noqa: BLE001 - TVM raises ScheduleError subclasses
+                    continue
+                infos.pop(i)
+                changed = True
+                break
+            if changed:
+                break
+    return infos
+
+
+def pick_vector(ext: int | None, lanes: int) -> int:
+    if not ext:
+        return 0
+    for v in (lanes * 2, lanes, lanes // 2, 4):
+        if v >= 4 and ext % v == 0:
+            return v
+    return 0
+
+
+def schedule_spatial(sch: s_tir.Schedule, block, lanes: int) -> None:
+    loops = sch.get_loops(block)
+    if not loops:
+        return
+    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
+    v = pick_vector(extent(sch, fused), lanes)
+    if v and (extent(sch, fused) or 0) > v:
+        outer, inner = sch.split(fused, [None, v])
+        sch.parallel(outer)
+        sch.vectorize(inner)
+    else:
+        sch.parallel(fused)
+
+
+def schedule_reduction(sch: s_tir.Schedule, block, kinds: str, lanes: int) -> tuple[object, object] | None:
+    """Returns (parallel loop, reduction-start loop) for epilogues to attach to, or None."""
+    loops = sch.get_loops(block)
+    s = [lp for lp, k in zip(loops, kinds) if k == "S"]
+    r = [lp for lp, k in zip(loops, kinds) if k == "R"]
+    if len(s) + len(r) != len(loops) or not r:
+        return None
+    if not s:
+        s = [sch.add_unit_loop(block)]
+    sch.reorder(*s, *r)
+    inner = s[-1]
+    v = pick_vector(extent(sch, inner), lanes)
+    if v:
+        inner_o, inner_i = sch.split(inner, [None, v])
+        outer = s[:-1] + [inner_o]
+        sch.reorder(*outer, *r, inner_i)
+    else:
+        outer, inner_i = s, None
+    par = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+    sch.parallel(par)
+    if inner_i is not None:
+        sch.vectorize(inner_i)  # before decompose: TVM refuses to vectorize over an init-less update
+    init = sch.decompose_reduction(block, r[0])
+    if inner_i is not None:
+        sch.vectorize(sch.get_loops(init)[-1])
+    return par, r[0]
+
+
+class CPUGeneric(ScheduleRule):
+    """Full schedule; if a primitive refuses (odd block structure), retry with a lighter one, and
+    leave the kernel to stock lowering only if that fails too: a slow kernel beats no model."""
+
+    failures: list[str] = []
+
+    def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        for attempt in (self._full, self._light):
+            try:
+                return attempt(func, target)
+            except Exception as e:  # noqa: BLE001 - ScheduleError and friends
+                CPUGeneric.failures.append(f"{attempt.__name__}: {str(e).strip()[-600:]}")
+        return None
+
+    def _light(self, func: tirx.PrimFunc, target: Target):
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if infos is None:
+            return None
+        for info in infos:
+            kinds = info.dom_kind()
+            loops = sch.get_loops(info.block_rv)
+            lead = [lp for lp, k in zip(loops, kinds) if k == "S"]
+            n = 0
+            for k in kinds:
+                if k != "S":
+                    break
+                n += 1
+            if n:
+                sch.parallel(sch.fuse(*loops[:n]) if n > 1 else loops[0])
+            del lead
+        return sch
+
+    def _full(self, func: tirx.PrimFunc, target: Target):
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if infos is None:
+            return None
+        lanes = vector_lanes(target)
+        infos = inline_elementwise(sch, infos)
+        anchor = None
+        for info in infos:
+            kinds = info.dom_kind()
+            if "O" in kinds:
+                continue
+            if info.is_reduction() or "R" in kinds:
+                anchor = schedule_reduction(sch, info.block_rv, kinds, lanes) or anchor
+            elif anchor is not None and _consumes_anchor(sch, info.block_rv, anchor):
+                try:
+                    sch.reverse_compute_at(info.block_rv, anchor[0])
+                    schedule_inner_vector(sch, info.block_rv, lanes)
+                    continue
+                except Exception:  # noqa: BLE001
+                    schedule_spatial(sch, info.block_rv, lanes)
+            else:
+                schedule_spatial(sch, info.block_rv, lanes)
+        return sch
+
+
+def _consumes_anchor(sch, block, anchor) -> bool:
+    return True
+
+
+def schedule_inner_vector(sch: s_tir.Schedule, block, lanes: int) -> None:
+    loops = sch.get_loops(block)
+    inner = loops[-1]
+    v = pick_vector(extent(sch, inner), lanes)
+    if v == extent(sch, inner):
+        sch.vectorize(inner)
+    elif v:
+        _, i = sch.split(inner, [None, v])
+        sch.vectorize(i)
