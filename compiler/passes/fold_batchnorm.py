@@ -1,5 +1,6 @@
-"""Fold inference BatchNormalization into the preceding Conv: w' = w*s, b' = (b-mean)*s + beta,
-with s = gamma/sqrt(var+eps). Saves one full pass over the activation per BN."""
+"""Fold inference BatchNormalization into the preceding Conv or ConvTranspose: w' = w*s,
+b' = (b-mean)*s + beta, with s = gamma/sqrt(var+eps). Saves one full pass over the activation
+per BN. (Conv weights are [co, ci/g, kh, kw]; ConvTranspose weights are [ci, co/g, kh, kw].)"""
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ def fold_batchnorm(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Model
         if bn.op_type != "BatchNormalization" or len([o for o in bn.output if o]) != 1:
             continue
         conv = producer.get(bn.input[0])
-        if conv is None or conv.op_type != "Conv" or len(uses[conv.output[0]]) != 1 \
+        if conv is None or conv.op_type not in ("Conv", "ConvTranspose") or len(uses[conv.output[0]]) != 1 \
                 or conv.output[0] in graph_outputs:
             continue
         params = bn.input[1:5]
@@ -37,7 +38,14 @@ def fold_batchnorm(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Model
         scale = gamma / np.sqrt(var + eps)
         b = to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 and conv.input[2] else 0.0
         w_name, b_name = conv.input[1] + "_bnfold_" + bn.name, bn.output[0] + "_bias"
-        set_initializer(g, w_name, (w * scale.reshape(-1, *[1] * (w.ndim - 1))).astype(w.dtype))
+        if conv.op_type == "Conv":
+            w_scaled = w * scale.reshape(-1, *[1] * (w.ndim - 1))
+        else:
+            group = next((a.i for a in conv.attribute if a.name == "group"), 1)
+            if group != 1:
+                continue
+            w_scaled = w * scale.reshape(1, -1, *[1] * (w.ndim - 2))
+        set_initializer(g, w_name, w_scaled.astype(w.dtype))
         set_initializer(g, b_name, ((b - mean) * scale + beta).astype(w.dtype))
         new_inputs = [conv.input[0], w_name, b_name]
         del conv.input[:]

@@ -16,6 +16,8 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
+from edgec.compiler.schedules.cpu_reduction import schedule_tiled_reduction
+
 
 def vector_lanes(target: Target) -> int:
     """fp32 lanes of the widest vector unit we target: 16 for AVX-512, 8 for AVX2, 4 for NEON."""
@@ -122,7 +124,7 @@ class CPUGeneric(ScheduleRule):
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc):
             return None
-        for attempt in (self._full, self._light):
+        for attempt in (self._full, self._simple, self._light):
             try:
                 return attempt(func, target)
             except Exception as e:  # noqa: BLE001 - ScheduleError and friends
@@ -149,20 +151,32 @@ class CPUGeneric(ScheduleRule):
         return sch
 
     def _full(self, func: tirx.PrimFunc, target: Target):
+        return self._schedule(func, target, tiled=True)
+
+    def _simple(self, func: tirx.PrimFunc, target: Target):
+        return self._schedule(func, target, tiled=False)
+
+    def _schedule(self, func: tirx.PrimFunc, target: Target, tiled: bool):
         sch = s_tir.Schedule(func)
         infos = normalize_prim_func(sch)
         if infos is None:
             return None
         lanes = vector_lanes(target)
         infos = inline_elementwise(sch, infos)
-        anchor = None
+        reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
+        anchor, done = None, set()
+        if tiled and len(reductions) == 1:
+            red = reductions[0]
+            after = infos[infos.index(red) + 1:]
+            if schedule_tiled_reduction(sch, red.block_rv, lanes, [i.block_rv for i in after]):
+                done = {id(red)} | {id(i) for i in after}
         for info in infos:
             kinds = info.dom_kind()
-            if "O" in kinds:
+            if "O" in kinds or id(info) in done:
                 continue
             if info.is_reduction() or "R" in kinds:
                 anchor = schedule_reduction(sch, info.block_rv, kinds, lanes) or anchor
-            elif anchor is not None and _consumes_anchor(sch, info.block_rv, anchor):
+            elif anchor is not None:
                 try:
                     sch.reverse_compute_at(info.block_rv, anchor[0])
                     schedule_inner_vector(sch, info.block_rv, lanes)
@@ -172,10 +186,6 @@ class CPUGeneric(ScheduleRule):
             else:
                 schedule_spatial(sch, info.block_rv, lanes)
         return sch
-
-
-def _consumes_anchor(sch, block, anchor) -> bool:
-    return True
 
 
 def schedule_inner_vector(sch: s_tir.Schedule, block, lanes: int) -> None:

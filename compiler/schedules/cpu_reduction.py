@@ -1,0 +1,117 @@
+"""Register-tiled schedule for reduction kernels (conv2d of every kind, matmul, dense).
+
+For a block  out[S...] += f(in_a[...], in_b[...])  over reduction loops R:
+  - V: the innermost spatial loop, split by a multiple of the vector width -> vectorized lanes;
+  - U: a spatial loop that some input does not depend on (conv: output channels, which the data
+    does not use; matmul: rows, which B does not use), split by a small factor -> unrolled, so each
+    loaded vector of that input is reused U times from registers;
+  - the U x V accumulator tile lives in a "local" cache (LLVM keeps it in registers), outer
+    spatial loops are fused and parallelised, the reduction runs over the tile, and the
+    write-back block takes the fused elementwise epilogue (bias, activation, residual add).
+This is the classic direct-convolution / GEMM micro-kernel, found generically from the block's
+access pattern so it serves NCHW conv, depthwise, grouped, 1x1 and matmul alike.
+"""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight.analysis import get_sblock_info
+from tvm.s_tir.dlight.analysis.common_analysis import collect_vars_used_in_prim_expr
+
+REGISTERS = {4: 24, 8: 12, 16: 24}  # usable accumulator registers by fp32 lanes (NEON/AVX2/AVX-512)
+
+
+def _region_vars(region) -> set:
+    used = set()
+    for rng in region.region:
+        used |= collect_vars_used_in_prim_expr(rng.min)
+    return used
+
+
+def _divisor(ext: int, choices: tuple[int, ...]) -> int:
+    return next((c for c in choices if ext % c == 0 and ext >= c), 1)
+
+
+def plan_tile(sch: s_tir.Schedule, block, lanes: int):
+    """Pick (vec iter index, V, reuse iter index, U) or None when the block does not fit."""
+    info = get_sblock_info(sch, block)
+    kinds = info.dom_kind()
+    if "O" in kinds or "R" not in kinds:
+        return None
+    iters = info.iters
+    doms = [it.dom if isinstance(it.dom, int) else None for it in iters]
+    if any(d is None for d in doms):
+        return None
+    spatial = [i for i, k in enumerate(kinds) if k == "S"]
+    vec = next((i for i in reversed(spatial) if doms[i] > 1), None)
+    if vec is None:
+        return None
+    V = _divisor(doms[vec], (2 * lanes, lanes, lanes // 2, 4))
+    if V < 4:
+        return None
+    reads = sch.get(block).reads
+    uses = [{v for v in _region_vars(r)} for r in reads]
+    candidates = []
+    for i in spatial:
+        if i == vec or doms[i] < 2:
+            continue
+        var = iters[i].var
+        free_of = sum(1 for u in uses if not any(var.same_as(x) for x in u))
+        if free_of:
+            candidates.append((free_of, doms[i], i))
+    regs = REGISTERS.get(lanes, 12)
+    max_u = max(1, regs // max(1, V // lanes))
+    if candidates:
+        _, _, ui = max(candidates)
+        U = _divisor(doms[ui], tuple(u for u in (8, 6, 4, 3, 2) if u <= max_u))
+    else:
+        ui, U = None, 1
+    return kinds, vec, V, ui, U
+
+
+def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: list) -> bool:
+    """Apply the register tile to ``block``; returns False (schedule untouched) if it does not fit."""
+    plan = plan_tile(sch, block, lanes)
+    if plan is None:
+        return False
+    kinds, vec, V, ui, U = plan
+    loops = sch.get_loops(block)
+    s_idx = [i for i, k in enumerate(kinds) if k == "S"]
+    r_loops = [loops[i] for i, k in enumerate(kinds) if k == "R"]
+    wb = sch.cache_write(block, 0, "local")
+    v_o, v_i = sch.split(loops[vec], [None, V])
+    outer, inner = [], []
+    for i in s_idx:
+        if i == vec:
+            outer.append(v_o)
+        elif i == ui and U > 1:
+            u_o, u_i = sch.split(loops[i], [None, U])
+            outer.append(u_o)
+            inner.append(u_i)
+        else:
+            outer.append(loops[i])
+    inner.append(v_i)
+    sch.reorder(*outer, *r_loops, *inner)
+    par = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+    sch.parallel(par)
+    sch.reverse_compute_at(wb, par)
+    for ep in epilogues:
+        try:
+            sch.reverse_compute_inline(ep)
+        except Exception:  # noqa: BLE001 - not an elementwise consumer of the write-back
+            sch.reverse_compute_at(ep, par)
+            _vectorize_last(sch, ep, lanes)
+    _vectorize_last(sch, wb, lanes)
+    sch.vectorize(inner[-1])
+    if len(inner) > 1:
+        sch.unroll(inner[0])
+    init = sch.decompose_reduction(block, r_loops[0])
+    init_loops = sch.get_loops(init)
+    sch.vectorize(init_loops[-1])
+    return True
+
+
+def _vectorize_last(sch: s_tir.Schedule, block, lanes: int) -> None:
+    loop = sch.get_loops(block)[-1]
+    ext = sch.get(loop).extent
+    if isinstance(ext, tirx.IntImm) and int(ext) % 4 == 0 and int(ext) <= 4 * lanes:
+        sch.vectorize(loop)
