@@ -16,7 +16,7 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
-from edgec.compiler.schedules.cpu_reduction import schedule_tiled_reduction
+from edgec.compiler.schedules.cpu_reduction import pad_innermost_spatial, schedule_tiled_reduction
 
 
 def vector_lanes(target: Target) -> int:
@@ -165,6 +165,9 @@ class CPUGeneric(ScheduleRule):
         infos = inline_elementwise(sch, infos)
         reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
         anchor, done = None, set()
+        if tiled and len(reductions) == 1 and pad_innermost_spatial(sch, reductions[0].block_rv, lanes):
+            infos = inline_elementwise(sch, normalize_prim_func(sch))
+            reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
         if tiled and len(reductions) == 1:
             red = reductions[0]
             after = infos[infos.index(red) + 1:]

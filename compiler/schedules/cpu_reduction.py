@@ -68,6 +68,23 @@ def plan_tile(sch: s_tir.Schedule, block, lanes: int):
     return kinds, vec, V, ui, U
 
 
+def pad_innermost_spatial(sch: s_tir.Schedule, block, lanes: int) -> bool:
+    """Pad the innermost spatial loop of ``block`` up to a multiple of the vector width when it
+    has no usable divisor (PP-OCR rec's classifier: 6625 = 5^3 * 53 classes), so the tile can
+    vectorize; TVM's pad_einsum adds the padded producer/consumer copies. Returns True if padded."""
+    info = get_sblock_info(sch, block)
+    kinds = info.dom_kind()
+    doms = [it.dom if isinstance(it.dom, int) else None for it in info.iters]
+    spatial = [i for i, k in enumerate(kinds) if k == "S" and doms[i]]
+    vec = next((i for i in reversed(spatial) if doms[i] > 1), None)
+    if vec is None or "R" not in kinds or doms[vec] < 2 * lanes or _divisor(doms[vec], (lanes, lanes // 2, 4)) >= 4:
+        return False
+    padding = [1] * len(kinds)
+    padding[vec] = lanes
+    sch.pad_einsum(block, padding)
+    return True
+
+
 def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: list) -> bool:
     """Apply the register tile to ``block``; returns False (schedule untouched) if it does not fit."""
     plan = plan_tile(sch, block, lanes)
