@@ -16,7 +16,8 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
-from edgec.compiler.schedules.cpu_reduction import pad_innermost_spatial, schedule_tiled_reduction
+from edgec.compiler.schedules.cpu_reduction import (deinterleave_strided_reads, pad_innermost_spatial,
+                                                     schedule_tiled_reduction)
 
 
 def vector_lanes(target: Target) -> int:
@@ -74,8 +75,15 @@ def pick_vector(ext: int | None, lanes: int) -> int:
 
 
 def schedule_spatial(sch: s_tir.Schedule, block, lanes: int) -> None:
+    """Elementwise: fuse everything, parallel outer, vectorized inner. Padding (a bounds test per
+    element): parallel over all but the innermost loop, which stays a plain loop; vectorizing a
+    fused, flattened if_then_else made PP-OCR det's stride-2 pad 8x slower than this."""
     loops = sch.get_loops(block)
     if not loops:
+        return
+    if _is_padding(sch, block):
+        if len(loops) > 1:
+            sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
         return
     fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
     v = pick_vector(extent(sch, fused), lanes)
@@ -171,6 +179,7 @@ class CPUGeneric(ScheduleRule):
         if tiled and len(reductions) == 1:
             red = reductions[0]
             after = infos[infos.index(red) + 1:]
+            deinterleave_strided_reads(sch, red.block_rv, lanes)
             if schedule_tiled_reduction(sch, red.block_rv, lanes, [i.block_rv for i in after]):
                 done = {id(red)} | {id(i) for i in after}
         for info in infos:

@@ -13,11 +13,23 @@ access pattern so it serves NCHW conv, depthwise, grouped, 1x1 and matmul alike.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import get_sblock_info
 from tvm.s_tir.dlight.analysis.common_analysis import collect_vars_used_in_prim_expr
 
 REGISTERS = {4: 24, 8: 12, 16: 24}  # usable accumulator registers by fp32 lanes (NEON/AVX2/AVX-512)
+
+
+@dataclass(frozen=True)
+class TileKnobs:
+    """What a tuner may change; None means 'derive from the target and shape'."""
+
+    V: int | None = None  # vector tile width (multiple of lanes)
+    U: int | None = None  # unrolled reuse factor
+    unroll_reduction: int = 9  # fully unroll reduction loops up to this extent (kh, kw)
+    reduction_outer_first: bool = True  # ci outermost (False: kh, kw outside ci)
 
 
 def _region_vars(region) -> set:
@@ -31,7 +43,7 @@ def _divisor(ext: int, choices: tuple[int, ...]) -> int:
     return next((c for c in choices if ext % c == 0 and ext >= c), 1)
 
 
-def plan_tile(sch: s_tir.Schedule, block, lanes: int):
+def plan_tile(sch: s_tir.Schedule, block, lanes: int, knobs: TileKnobs = TileKnobs()):
     """Pick (vec iter index, V, reuse iter index, U) or None when the block does not fit."""
     info = get_sblock_info(sch, block)
     kinds = info.dom_kind()
@@ -46,6 +58,8 @@ def plan_tile(sch: s_tir.Schedule, block, lanes: int):
     if vec is None:
         return None
     V = _divisor(doms[vec], (2 * lanes, lanes, lanes // 2, 4))
+    if knobs.V and doms[vec] % knobs.V == 0:
+        V = knobs.V
     if V < 4:
         return None
     reads = sch.get(block).reads
@@ -63,6 +77,8 @@ def plan_tile(sch: s_tir.Schedule, block, lanes: int):
     if candidates:
         _, _, ui = max(candidates)
         U = _divisor(doms[ui], tuple(u for u in (8, 6, 4, 3, 2) if u <= max_u))
+        if knobs.U and doms[ui] % knobs.U == 0:
+            U = knobs.U
     else:
         ui, U = None, 1
     return kinds, vec, V, ui, U
@@ -85,9 +101,60 @@ def pad_innermost_spatial(sch: s_tir.Schedule, block, lanes: int) -> bool:
     return True
 
 
-def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: list) -> bool:
+def _phase_split(ndim: int, stride: int):
+    """IndexMap w -> (w % s, w // s). It is a bijection when s divides w (checked by the caller);
+    TVM's inverter cannot prove that, hence assume_injective_transform at the call."""
+    from tvm.tirx import IndexMap
+
+    def fn(*axes):
+        return (*axes[:-1], axes[-1] % stride, axes[-1] // stride)
+
+    return IndexMap.from_func(fn, ndim=ndim)
+
+
+def deinterleave_strided_reads(sch: s_tir.Schedule, block, lanes: int) -> int:
+    """Make strided (stride-2 conv) vector loads contiguous by storing the input phase-split.
+
+    A stride-s conv reads data[..., s*ow + kw]: vectorized over ow that is a gather (PP-OCR det's
+    stride-2 depthwise conv ran at 1 GFLOP/s). Rewriting the padded input's layout as
+    [..., w % s, w // s] turns the read into data[..., kw % s, ow + kw // s], contiguous in ow.
+    The padding block (or a cache_read of the input) writes the new layout. Returns reads changed."""
+    from tvm.sym.pattern import detect_linear_equation
+
+    info = get_sblock_info(sch, block)
+    kinds = info.dom_kind()
+    spatial = [it for it, k in zip(info.iters, kinds) if k == "S" and isinstance(it.dom, int) and it.dom > 1]
+    if not spatial:
+        return 0
+    vvar = spatial[-1].var
+    changed = 0
+    for idx, region in enumerate(list(sch.get(block).reads)):
+        last = region.region[-1].min
+        coef = detect_linear_equation(last, [vvar])
+        if len(coef) != 2 or not isinstance(coef[0], tirx.IntImm) or int(coef[0]) < 2:
+            continue
+        stride = int(coef[0])
+        buf = region.source
+        width = buf.shape[-1]
+        if not isinstance(width, tirx.IntImm) or int(width) % stride:
+            continue
+        producers = [p for p in sch.get_producers(block) if any(w.source.same_as(buf) for w in sch.get(p).writes)]
+        target_block = producers[0] if producers else sch.cache_read(block, idx, "global")
+        ndim = len(buf.shape)
+
+        sch.transform_layout(target_block, ("write", 0), _phase_split(ndim, stride), assume_injective_transform=True)
+        if not producers:
+            from edgec.compiler.schedules.cpu_generic import schedule_spatial
+
+            schedule_spatial(sch, target_block, lanes)
+        changed += 1
+    return changed
+
+
+def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: list,
+                             knobs: TileKnobs = TileKnobs()) -> bool:
     """Apply the register tile to ``block``; returns False (schedule untouched) if it does not fit."""
-    plan = plan_tile(sch, block, lanes)
+    plan = plan_tile(sch, block, lanes, knobs)
     if plan is None:
         return False
     kinds, vec, V, ui, U = plan
@@ -107,6 +174,8 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
         else:
             outer.append(loops[i])
     inner.append(v_i)
+    if not knobs.reduction_outer_first and len(r_loops) > 1:
+        r_loops = r_loops[1:] + r_loops[:1]
     sch.reorder(*outer, *r_loops, *inner)
     par = sch.fuse(*outer) if len(outer) > 1 else outer[0]
     sch.parallel(par)
@@ -122,6 +191,10 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
     if len(inner) > 1:
         sch.unroll(inner[0])
     init = sch.decompose_reduction(block, r_loops[0])
+    for lp in r_loops[1:]:
+        ext = sch.get(lp).extent
+        if isinstance(ext, tirx.IntImm) and int(ext) <= knobs.unroll_reduction:
+            sch.unroll(lp)
     init_loops = sch.get_loops(init)
     sch.vectorize(init_loops[-1])
     return True
