@@ -107,7 +107,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     try:
         from edgec.compiler.schedules import relax_pipeline
 
-        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule))
+        stats: dict = {}
+        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats))
         t_build = time.perf_counter() - t0 - t_import
         _log(f"built {lib.name} in {t_build:.1f}s", verbose)
         target_d = tgt.to_dict() | {"is_cross": tgt.is_cross}
@@ -120,6 +121,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
         )
         manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
+        manifest.compile_options["schedule_stats"] = stats
         write_manifest(staging, manifest)
         if out.exists():
             shutil.rmtree(out)  # only reached for an earlier edgec artifact with force=True

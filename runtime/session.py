@@ -6,7 +6,6 @@ there so that ``import tvm`` skips the compiler library.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from edgec.errors import ArtifactError, InputSpecError
 from edgec.runtime.manifest import Manifest, TensorSpec, read_manifest
+from edgec.runtime.threads import configure_threads
 
 
 def _tvm_runtime():
@@ -37,8 +37,7 @@ class Session:
             raise ArtifactError(
                 f"artifact {self.path} was compiled for {target.get('name')} ({target.get('triple')}) and "
                 "cannot run on this machine", hint="copy it to the device, or use `edgec run --emulate`")
-        if threads:
-            os.environ["TVM_NUM_THREADS"] = str(threads)
+        self.requested_threads = configure_threads(threads)
         tvm = _tvm_runtime()
         self._tvm = tvm
         lib = tvm.runtime.load_module(str(self.path / self.manifest.library))

@@ -125,18 +125,28 @@ def schedule_reduction(sch: s_tir.Schedule, block, kinds: str, lanes: int) -> tu
 
 class CPUGeneric(ScheduleRule):
     """Full schedule; if a primitive refuses (odd block structure), retry with a lighter one, and
-    leave the kernel to stock lowering only if that fails too: a slow kernel beats no model."""
+    leave the kernel to stock lowering only if that fails too: a slow kernel beats no model.
+    ``stats`` counts kernels per strategy (full/simple/light/stock) and keeps the first errors,
+    so a build can report how much of the model got the fast path."""
 
-    failures: list[str] = []
+    def __init__(self, stats: dict | None = None) -> None:
+        self.stats = stats if stats is not None else {}
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc):
             return None
         for attempt in (self._full, self._simple, self._light):
             try:
-                return attempt(func, target)
+                sch = attempt(func, target)
             except Exception as e:  # noqa: BLE001 - ScheduleError and friends
-                CPUGeneric.failures.append(f"{attempt.__name__}: {str(e).strip()[-600:]}")
+                errors = self.stats.setdefault("errors", [])
+                if len(errors) < 5:
+                    errors.append(f"{attempt.__name__.strip('_')}: {str(e).strip().splitlines()[-1][:300]}")
+                continue
+            key = attempt.__name__.strip("_") if sch is not None else "stock"
+            self.stats[key] = self.stats.get(key, 0) + 1
+            return sch
+        self.stats["stock"] = self.stats.get("stock", 0) + 1
         return None
 
     def _light(self, func: tirx.PrimFunc, target: Target):
@@ -172,13 +182,13 @@ class CPUGeneric(ScheduleRule):
         lanes = vector_lanes(target)
         infos = inline_elementwise(sch, infos)
         reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
-        anchor, done = None, set()
+        anchor, done, chain = None, set(), set()
         if tiled and len(reductions) == 1 and pad_innermost_spatial(sch, reductions[0].block_rv, lanes):
             infos = inline_elementwise(sch, normalize_prim_func(sch))
             reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
         if tiled and len(reductions) == 1:
             red = reductions[0]
-            after = infos[infos.index(red) + 1:]
+            after = epilogue_chain(sch, red, infos)
             deinterleave_strided_reads(sch, red.block_rv, lanes)
             if schedule_tiled_reduction(sch, red.block_rv, lanes, [i.block_rv for i in after]):
                 done = {id(red)} | {id(i) for i in after}
@@ -188,7 +198,8 @@ class CPUGeneric(ScheduleRule):
                 continue
             if info.is_reduction() or "R" in kinds:
                 anchor = schedule_reduction(sch, info.block_rv, kinds, lanes) or anchor
-            elif anchor is not None:
+                chain = {id(i) for i in epilogue_chain(sch, info, infos)}
+            elif anchor is not None and id(info) in chain:
                 try:
                     sch.reverse_compute_at(info.block_rv, anchor[0])
                     schedule_inner_vector(sch, info.block_rv, lanes)
@@ -198,6 +209,23 @@ class CPUGeneric(ScheduleRule):
             else:
                 schedule_spatial(sch, info.block_rv, lanes)
         return sch
+
+
+def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
+    """Blocks after reduction ``red`` that may be computed inside its tile: each must read only
+    function inputs and blocks already in the chain, and must not be a padding block. (A padding
+    consumer moved into the tile would leave its padded region unwritten: TVM computes only the
+    part that depends on the tile.)"""
+    allowed = {sch.get(red.block_rv).name_hint}
+    chain = []
+    for info in infos[infos.index(red) + 1:]:
+        producers = {sch.get(p).name_hint for p in sch.get_producers(info.block_rv)}
+        if _is_padding(sch, info.block_rv) or not info.is_injective() or not producers <= allowed \
+                or not producers:
+            break
+        chain.append(info)
+        allowed.add(sch.get(info.block_rv).name_hint)
+    return chain
 
 
 def schedule_inner_vector(sch: s_tir.Schedule, block, lanes: int) -> None:

@@ -1,0 +1,36 @@
+"""Worker-thread count for TVM's thread pool.
+
+TVM sizes its pool once, at the first parallel kernel, from TVM_NUM_THREADS; without it, it
+assumes hyper-threading and takes half the logical CPUs (1 thread on a 2-core machine). edgec
+defaults to the physical cores instead (EDGEC_NUM_THREADS or --threads override it).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def physical_cores() -> int:
+    cores = set()
+    for topo in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            continue
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(len(cores) or allowed, allowed))
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Choose the pool size before TVM starts it; returns the count requested."""
+    n = threads or int(os.environ.get("EDGEC_NUM_THREADS", 0) or 0) or physical_cores()
+    if threads or "TVM_NUM_THREADS" not in os.environ:
+        os.environ["TVM_NUM_THREADS"] = str(n)
+    return int(os.environ["TVM_NUM_THREADS"])
+
+
+def active_threads() -> int:
+    """Threads TVM's pool really uses (fixed once the first parallel kernel has run)."""
+    import tvm_ffi
+
+    return int(tvm_ffi.get_global_func("runtime.NumThreads")())

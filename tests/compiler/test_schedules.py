@@ -1,0 +1,115 @@
+"""Every CPU schedule path against ONNX Runtime on odd shapes: prime channel counts, stride 2,
+1x1, 7x7, depthwise, grouped, batch > 1, non-divisible matmul widths, ConvTranspose, pooling,
+softmax/layernorm, and padding consumers after a reduction. Each also checks that the fast
+(register-tiled) path really ran, so a silent fallback cannot pass as success."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import edgec
+from edgec.verification import DEFAULT_RTOL_L2
+
+
+def _model(nodes, inputs, outputs, inits, opset=17):
+    g = helper.make_graph(nodes, "t", inputs, outputs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _vi(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def conv_model(n, ci, co, hw, k, stride=1, group=1, pad=None, bias=True, act="Relu"):
+    rng = np.random.default_rng(ci * 100 + co)
+    pad = k // 2 if pad is None else pad
+    inits = {"w": rng.normal(0, 0.3, (co, ci // group, k, k)).astype(np.float32)}
+    ins = ["x", "w"]
+    if bias:
+        inits["b"] = rng.normal(0, 0.1, co).astype(np.float32)
+        ins.append("b")
+    nodes = [helper.make_node("Conv", ins, ["c"], kernel_shape=[k, k], strides=[stride, stride],
+                              pads=[pad] * 4, group=group)]
+    nodes.append(helper.make_node(act, ["c"], ["y"]) if act else helper.make_node("Identity", ["c"], ["y"]))
+    oh = (hw + 2 * pad - k) // stride + 1
+    return _model(nodes, [_vi("x", [n, ci, hw, hw])], [_vi("y", [n, co, oh, oh])], inits)
+
+
+def check(model, min_tiled=1):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        art = edgec.compile(model, out=f"{d}/a")
+        res = edgec.verify(art, model)
+        stats = art.manifest.compile_options["schedule_stats"]
+    assert res.rel_l2_error <= DEFAULT_RTOL_L2, (res, stats)
+    assert stats.get("full", 0) >= min_tiled, stats
+    assert stats.get("stock", 0) == 0, stats
+    return stats
+
+
+@pytest.mark.parametrize("n, ci, co, hw, k, stride, group", [
+    (1, 7, 13, 17, 3, 1, 1),     # prime channels and size
+    (1, 16, 32, 33, 3, 2, 1),    # stride 2, odd size
+    (1, 13, 29, 19, 1, 1, 1),    # 1x1, primes
+    (1, 8, 16, 24, 1, 2, 1),     # 1x1 stride 2 (no padding block: cache_read path)
+    (1, 3, 8, 23, 7, 2, 1),      # 7x7 stride 2 stem
+    (1, 24, 24, 31, 3, 1, 24),   # depthwise
+    (1, 32, 32, 40, 3, 2, 32),   # depthwise stride 2
+    (1, 12, 18, 15, 3, 1, 3),    # grouped
+    (3, 5, 11, 14, 3, 1, 1),     # batch 3
+])
+def test_conv_variants(n, ci, co, hw, k, stride, group):
+    check(conv_model(n, ci, co, hw, k, stride, group))
+
+
+@pytest.mark.parametrize("m, k, n", [(40, 120, 6625), (7, 33, 37), (16, 64, 128), (1, 96, 10)])
+def test_matmul_widths(m, k, n):
+    rng = np.random.default_rng(n)
+    inits = {"w": rng.normal(0, 0.2, (k, n)).astype(np.float32), "b": rng.normal(0, 0.1, n).astype(np.float32)}
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["y"])]
+    check(_model(nodes, [_vi("x", [1, m, k])], [_vi("y", [1, m, n])], inits))
+
+
+def test_conv_transpose_rewritten_and_correct():
+    rng = np.random.default_rng(5)
+    inits = {"w": rng.normal(0, 0.3, (12, 5, 2, 2)).astype(np.float32), "b": rng.normal(0, 0.1, 5).astype(np.float32)}
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["c"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Sigmoid", ["c"], ["y"])]
+    m = _model(nodes, [_vi("x", [1, 12, 9, 11])], [_vi("y", [1, 5, 18, 22])], inits)
+    check(m)
+    from edgec.compiler.passes import run_pipeline
+
+    out, _ = run_pipeline(m, ["convtranspose_to_conv"])
+    assert [n.op_type for n in out.graph.node] == ["Conv", "DepthToSpace", "Sigmoid"]
+
+
+def test_general_conv_transpose_still_correct():
+    rng = np.random.default_rng(6)
+    inits = {"w": rng.normal(0, 0.3, (6, 4, 3, 3)).astype(np.float32)}
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
+    check(_model(nodes, [_vi("x", [1, 6, 7, 7])], [_vi("y", [1, 4, 13, 13])], inits), min_tiled=0)
+
+
+def test_pool_softmax_layernorm():
+    rng = np.random.default_rng(7)
+    inits = {"g": rng.uniform(0.5, 1.5, 9).astype(np.float32), "be": rng.normal(0, 0.1, 9).astype(np.float32)}
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("AveragePool", ["p"], ["a"], kernel_shape=[2, 2], strides=[1, 1]),
+             helper.make_node("Softmax", ["a"], ["s"], axis=-1),
+             helper.make_node("LayerNormalization", ["s", "g", "be"], ["y"], axis=-1, epsilon=1e-5)]
+    check(_model(nodes, [_vi("x", [2, 5, 19, 19])], [_vi("y", [2, 5, 9, 9])], inits), min_tiled=0)
+
+
+def test_padding_consumer_after_conv_is_complete():
+    """BlazeFace pattern: conv, then channel padding, then residual add. The padded channels must
+    be written (a bug here once produced 7e36 garbage)."""
+    rng = np.random.default_rng(8)
+    inits = {"w": rng.normal(0, 0.3, (8, 8, 3, 3)).astype(np.float32),
+             "pads": np.array([0, 0, 0, 0, 0, 4, 0, 0], dtype=np.int64)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Pad", ["c", "pads"], ["p"]),
+             helper.make_node("Relu", ["p"], ["y"])]
+    check(_model(nodes, [_vi("x", [1, 8, 16, 16])], [_vi("y", [1, 12, 16, 16])], inits))
