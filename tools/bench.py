@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""edgec vs its peers on this CPU: latency, ratios, compile time and distance from peak.
+
+For each model (zoo + tiny models built in code) this compiles edgec's default (untuned)
+artifact, optionally a tuned one (--tuning-db), and stock TVM (relax.build, no schedules), then,
+for each thread count, in one child process per count (TVM fixes its pool size at start): runs
+edgec, stock TVM and the reference runtime (ONNX Runtime, or LiteRT for TFLite) on the same
+inputs with the same threads, alternating rounds, and prints medians, spread, ratios and
+%-of-peak, where peak is this CPU's measured fp32 GEMM rate (OpenBLAS via numpy) at that many
+threads. Results go to bench-results/bench.json.
+
+    python tools/bench.py                          # everything, 1 and 2 threads
+    python tools/bench.py --models ppocr-cls --threads 2 --no-stock
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = ["ppocr-det", "ppocr-rec", "ppocr-cls", "blazeface", "tiny-cnn", "tiny-mlp", "tiny-transformer"]
+OCR = ["ppocr-det", "ppocr-rec", "ppocr-cls"]
+
+PEAK_CODE = r"""
+import numpy as np, time, json
+n = 2048
+a = np.random.rand(n, n).astype('f4'); b = np.random.rand(n, n).astype('f4')
+a @ b
+best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+print(json.dumps({"gflops": 2 * n ** 3 / best / 1e9}))
+"""
+
+
+def measure_peak(threads: int) -> float:
+    """fp32 GEMM GFLOP/s at ``threads`` threads, in a clean child (OPENBLAS_CORETYPE and
+    OPENBLAS_L2_SIZE, set on some of these machines for old OpenBLAS builds, slow it down)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    out = subprocess.run([sys.executable, "-c", PEAK_CODE], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["gflops"]
+
+
+def model_source(name: str, workdir: Path):
+    """(compile argument, reference format, reference bytes)."""
+    if name.startswith("tiny-"):
+        import onnx
+
+        from edgec.models.tiny import TINY
+
+        path = workdir / f"{name}.onnx"
+        model = TINY[name]() if name != "tiny-cnn" else TINY[name](batch=1)
+        onnx.save(model, path)
+        return str(path), "onnx", path.read_bytes()
+    from edgec import models
+
+    p = models.fetch(name, quiet=True)
+    return name, models.get(name).format, p.read_bytes()
+
+
+def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None) -> dict:
+    import edgec
+    from edgec.compiler.driver import import_model, CompileOptions
+    from edgec.compiler.flops import count_flops
+    from edgec.compiler.source import resolve_model
+
+    plan = {}
+    for name in names:
+        src, fmt, _ = model_source(name, workdir)
+        mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions())
+        entry = {"source": src, "format": fmt, "flops": count_flops(mod), "variants": {}}
+        variants = {"edgec": {}}
+        if tuning_db:
+            variants["edgec-tuned"] = {"tuning_db": tuning_db}
+        if stock:
+            variants["stock-tvm"] = {"schedule": "none"}
+        for variant, kw in variants.items():
+            out = workdir / f"{name}-{variant}"
+            t0 = time.perf_counter()
+            edgec.compile(src, out=out, force=True, **kw)
+            entry["variants"][variant] = {"path": str(out), "compile_s": time.perf_counter() - t0}
+            print(f"[bench] compiled {name} ({variant}) in {entry['variants'][variant]['compile_s']:.1f}s", file=sys.stderr)
+        plan[name] = entry
+    return plan
+
+
+def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    import edgec
+    from edgec.benchmark import alternate
+    from edgec.reference import reference_for
+    from edgec.runtime.artifact import Artifact
+    from edgec.runtime.threads import active_threads
+    from edgec.verification import default_inputs
+
+    results = {}
+    for name, entry in plan.items():
+        runners, feeds = {}, None
+        for variant, v in entry["variants"].items():
+            art = Artifact.open(v["path"])
+            feeds = feeds or default_inputs(art)
+            sess = edgec.load(art.path, threads=threads)
+            import tvm
+
+            args = [tvm.runtime.tensor(feeds[t.name]) for t in art.manifest.inputs]
+            runners[variant] = (lambda s=sess, a=args: s._main(*a))
+        src_bytes = Path(entry["source"]).read_bytes() if entry["format"] == "onnx" and entry["source"].endswith(".onnx") \
+            else edgec.models.fetch(entry["source"], quiet=True).read_bytes()
+        ref = reference_for(entry["format"], src_bytes, threads=threads)
+        runners[ref.name] = lambda r=ref, f=feeds: r.run(f)
+        stats = alternate(runners, runs=runs, rounds=rounds)
+        results[name] = {"reference": ref.name, "latency": {k: s.to_dict() for k, s in stats.items()},
+                         "tvm_threads": active_threads()}
+        print(f"[bench] {name} @ {threads} threads: " + ", ".join(f"{k} {s.median_ms:.2f} ms" for k, s in stats.items()),
+              file=sys.stderr)
+    return results
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def report(plan: dict, by_threads: dict, peaks: dict) -> str:
+    lines = []
+    hdr = f"{'model':<17}{'GFLOP':>7}{'thr':>4}{'edgec ms':>10}{'stock ms':>10}{'peer':>12}{'peer ms':>9}" \
+          f"{'edgec/peer':>11}{'stock/peer':>11}{'%peak':>7}{'compile s':>10}"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for t, res in by_threads.items():
+        for name, r in res.items():
+            lat = r["latency"]
+            e = lat["edgec"]["median_ms"]
+            s = lat.get("stock-tvm", {}).get("median_ms")
+            p = lat[r["reference"]]["median_ms"]
+            gflop = plan[name]["flops"] / 1e9
+            pct = 100 * gflop / (e / 1e3) / peaks[t]
+            lines.append(f"{name:<17}{gflop:7.3f}{t:>4}{e:10.2f}{(s or float('nan')):10.2f}{r['reference']:>12}{p:9.2f}"
+                         f"{e / p:11.2f}{(s / p if s else float('nan')):11.2f}{pct:6.1f}%"
+                         f"{plan[name]['variants']['edgec']['compile_s']:10.1f}")
+            if "edgec-tuned" in lat:
+                et = lat["edgec-tuned"]["median_ms"]
+                lines.append(f"{'  tuned':<17}{'':7}{t:>4}{et:10.2f}{'':10}{'':12}{'':9}{et / p:11.2f}")
+        ocr = [res[m]["latency"]["edgec"]["median_ms"] / res[m]["latency"][res[m]["reference"]]["median_ms"]
+               for m in OCR if m in res]
+        if ocr:
+            lines.append(f"geomean edgec/onnxruntime over {', '.join(m for m in OCR if m in res)} @ {t} threads: {geomean(ocr):.2f}")
+        lines.append(f"measured peak @ {t} threads: {peaks[t]:.0f} GFLOP/s (fp32 GEMM, OpenBLAS)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-stock", action="store_true", help="skip stock TVM (slow to run)")
+    ap.add_argument("--tuning-db", default=None, help="also bench artifacts compiled with this tuning database")
+    ap.add_argument("--out", default=str(REPO / "bench-results"))
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        spec = json.loads(Path(a.child).read_text())
+        print(json.dumps(child(spec["plan"], spec["threads"], spec["runs"], spec["rounds"])))
+        return
+    out = Path(a.out)
+    work = out / "artifacts"
+    work.mkdir(parents=True, exist_ok=True)
+    plan = compile_all(a.models.split(","), work, not a.no_stock, a.tuning_db)
+    by_threads, peaks = {}, {}
+    for t in (int(x) for x in a.threads.split(",")):
+        peaks[t] = measure_peak(t)
+        spec = out / f"child-{t}.json"
+        spec.write_text(json.dumps({"plan": plan, "threads": t, "runs": a.runs, "rounds": a.rounds}))
+        proc = subprocess.run([sys.executable, __file__, "--child", str(spec)], capture_output=True, text=True)
+        sys.stderr.write(proc.stderr)
+        if proc.returncode != 0:
+            sys.exit(f"bench child for {t} threads failed")
+        by_threads[t] = json.loads(proc.stdout.strip().splitlines()[-1])
+    table = report(plan, by_threads, peaks)
+    print(table)
+    (out / "bench.json").write_text(json.dumps({"plan": plan, "results": by_threads, "peak_gflops": peaks,
+                                                "host": os.uname().nodename, "date": time.strftime("%Y-%m-%d %H:%M")},
+                                               indent=2))
+    (out / "bench.txt").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
