@@ -28,11 +28,16 @@ def summarize(seconds: list[float]) -> LatencyStats:
 
 
 def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: int = 5,
-              warmup: int = 3, settle_s: float = 0.05) -> dict[str, LatencyStats]:
+              warmup: int = 3, settle_s: float = 0.05, budget_s: float = 1.0) -> dict[str, LatencyStats]:
     """Time each runner ``runs`` times per round, cycling through runners ``rounds`` times."""
-    for fn in runners.values():
+    per_round = {}
+    for name, fn in runners.items():
         for _ in range(warmup):
+            t0 = time.perf_counter()
             fn()
+            dt = time.perf_counter() - t0
+        # Slow runners (stock TVM at seconds per run) get fewer runs per round, not fewer rounds.
+        per_round[name] = max(1, min(runs, int(budget_s / max(dt, 1e-6))))
     times: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for name, fn in runners.items():
@@ -40,7 +45,7 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
             # (ONNX Runtime and TVM both do): let them park, then warm this runner's pool.
             time.sleep(settle_s)
             fn()
-            for _ in range(runs):
+            for _ in range(per_round[name]):
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)

@@ -240,6 +240,27 @@ def models_fetch(names, as_json) -> None:
             click.echo(f"{n}: {p}")
 
 
+@cli.command("package")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="bundle folder to write")
+@click.option("--force", is_flag=True, help="replace an existing edgec bundle")
+@click.option("--json", "as_json", is_flag=True)
+def package_cmd(artifact, out, force, as_json) -> None:
+    """Write a self-contained device folder (model, TVM runtime libraries, native runner, README).
+
+    The folder runs on the device with no Python: see its README.txt for the command."""
+    from edgec.package import package
+
+    b = package(artifact, out, force=force, quiet=as_json)
+    if as_json:
+        _echo_json(b.to_dict())
+        return
+    click.echo(f"bundle {b.path}: {b.bytes / 1e6:.2f} MB")
+    for name, size in b.files.items():
+        click.echo(f"  {name:<22} {size / 1e6:8.2f} MB")
+    click.echo(f"on the device: cd {b.path.name} && mkdir -p out && {b.runner}")
+
+
 @cli.command("targets")
 @click.option("--json", "as_json", is_flag=True)
 def targets_cmd(as_json) -> None:

@@ -32,7 +32,7 @@ import numpy as np, time, json
 n = 2048
 a = np.random.rand(n, n).astype('f4'); b = np.random.rand(n, n).astype('f4')
 a @ b
-best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(10))
 print(json.dumps({"gflops": 2 * n ** 3 / best / 1e9}))
 """
 
@@ -42,8 +42,11 @@ def measure_peak(threads: int) -> float:
     OPENBLAS_L2_SIZE, set on some of these machines for old OpenBLAS builds, slow it down)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     env["OPENBLAS_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, "-c", PEAK_CODE], capture_output=True, text=True, env=env, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["gflops"]
+    best = 0.0
+    for _ in range(3):  # best of three: a busy moment on a shared VM must not lower the ceiling
+        out = subprocess.run([sys.executable, "-c", PEAK_CODE], capture_output=True, text=True, env=env, check=True)
+        best = max(best, json.loads(out.stdout.strip().splitlines()[-1])["gflops"])
+    return best
 
 
 def model_source(name: str, workdir: Path):

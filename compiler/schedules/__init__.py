@@ -4,11 +4,11 @@ from __future__ import annotations
 from edgec.targets import Target
 
 
-def relax_pipeline(target: Target, schedule: str = "default", stats: dict | None = None):
+def relax_pipeline(target: Target, schedule: str = "default", stats: dict | None = None, knobs_for=None):
     """The Relax pipeline for ``target``: "none" is stock TVM (no schedules). ``stats`` receives
     how many kernels each schedule strategy handled."""
     if schedule == "none" or target.kind != "llvm":
         return "default"
     from edgec.compiler.schedules.cpu_pipeline import cpu_pipeline
 
-    return cpu_pipeline(target, stats)
+    return cpu_pipeline(target, stats, knobs_for)

@@ -16,7 +16,7 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
-from edgec.compiler.schedules.cpu_reduction import (deinterleave_strided_reads, pad_innermost_spatial,
+from edgec.compiler.schedules.cpu_reduction import (TileKnobs, deinterleave_strided_reads, pad_innermost_spatial,
                                                      schedule_tiled_reduction)
 
 
@@ -129,8 +129,10 @@ class CPUGeneric(ScheduleRule):
     ``stats`` counts kernels per strategy (full/simple/light/stock) and keeps the first errors,
     so a build can report how much of the model got the fast path."""
 
-    def __init__(self, stats: dict | None = None) -> None:
+    def __init__(self, stats: dict | None = None, knobs_for=None) -> None:
+        """``knobs_for(func) -> TileKnobs | None`` supplies tuned knobs (a tuning database)."""
         self.stats = stats if stats is not None else {}
+        self.knobs_for = knobs_for
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc):
@@ -169,12 +171,15 @@ class CPUGeneric(ScheduleRule):
         return sch
 
     def _full(self, func: tirx.PrimFunc, target: Target):
-        return self._schedule(func, target, tiled=True)
+        knobs = self.knobs_for(func) if self.knobs_for else None
+        if knobs is not None:
+            self.stats["tuned"] = self.stats.get("tuned", 0) + 1
+        return self._schedule(func, target, tiled=True, knobs=knobs or TileKnobs())
 
     def _simple(self, func: tirx.PrimFunc, target: Target):
         return self._schedule(func, target, tiled=False)
 
-    def _schedule(self, func: tirx.PrimFunc, target: Target, tiled: bool):
+    def _schedule(self, func: tirx.PrimFunc, target: Target, tiled: bool, knobs: TileKnobs = TileKnobs()):
         sch = s_tir.Schedule(func)
         infos = normalize_prim_func(sch)
         if infos is None:
@@ -190,7 +195,7 @@ class CPUGeneric(ScheduleRule):
             red = reductions[0]
             after = epilogue_chain(sch, red, infos)
             deinterleave_strided_reads(sch, red.block_rv, lanes)
-            if schedule_tiled_reduction(sch, red.block_rv, lanes, [i.block_rv for i in after]):
+            if schedule_tiled_reduction(sch, red.block_rv, lanes, [i.block_rv for i in after], knobs):
                 done = {id(red)} | {id(i) for i in after}
         for info in infos:
             kinds = info.dom_kind()

@@ -1,0 +1,185 @@
+"""`edgec tune`: search our schedule templates' knobs per kernel, measured on this machine,
+within a time budget; results go to a JSON tuning database that `compile --tuning-db` reuses.
+
+Why our own search and not MetaSchedule: in apache-tvm 0.27.0.post1 creating a TuneContext with
+post-order-apply and the default llvm rules segfaults, and our register-tiled template already
+captures the structure MetaSchedule would have to discover; what is left to search is a handful
+of knobs (vector tile V, reuse tile U, reduction unrolling), which a budgeted exhaustive search
+over the heaviest kernels covers.
+
+Records are keyed by the kernel's structural hash (names ignored), so a workload tuned for one
+model is reused by every model that contains it.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tvm
+
+from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
+from edgec.compiler.schedules.cpu_reduction import TileKnobs, plan_tile
+from edgec.compiler.tvm_target import resolve, to_tvm
+from edgec.errors import UserInputError
+from edgec.targets import Target, load_target
+
+DB_VERSION = 1
+SHIPPED_DB_DIR = Path(__file__).resolve().parents[1] / "targets" / "tuning"
+
+
+def workload_key(func: "tvm.tirx.PrimFunc") -> str:
+    return f"{tvm.ir.structural_hash(func.without_attr('global_symbol')) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+@dataclass
+class TuningRecord:
+    workload: str
+    kernel: str
+    knobs: dict
+    best_us: float
+    default_us: float
+
+
+@dataclass
+class TuningDB:
+    target: dict
+    records: dict[str, TuningRecord] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: "str | Path") -> "TuningDB":
+        p = Path(path)
+        if not p.exists():
+            raise UserInputError(f"tuning database not found: {p}")
+        try:
+            raw = json.loads(p.read_text())
+            if raw.get("version") != DB_VERSION:
+                raise ValueError(f"version {raw.get('version')}, expected {DB_VERSION}")
+            recs = {r["workload"]: TuningRecord(**r) for r in raw["records"]}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserInputError(f"{p} is not an edgec tuning database ({e})") from None
+        return cls(raw.get("target", {}), recs)
+
+    def save(self, path: "str | Path") -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        body = {"version": DB_VERSION, "target": self.target,
+                "records": [asdict(r) for r in sorted(self.records.values(), key=lambda r: r.workload)]}
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, indent=1) + "\n")
+        tmp.replace(p)
+
+    def knobs_for(self, func) -> TileKnobs | None:
+        rec = self.records.get(workload_key(func))
+        return TileKnobs(**rec.knobs) if rec else None
+
+
+def shipped_db(target: Target) -> Path | None:
+    p = SHIPPED_DB_DIR / f"{target.name}.json"
+    return p if p.exists() else None
+
+
+def _kernels(mod: "tvm.IRModule", tvm_target) -> list[tuple[str, "tvm.tirx.PrimFunc"]]:
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    with tvm_target:
+        mod = tvm.transform.Sequential(cpu.legalize_passes(tvm_target))(mod)
+    return [(gv.name_hint, f) for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+
+
+def _candidates(func, lanes: int) -> list[TileKnobs]:
+    from tvm import s_tir
+    from tvm.s_tir.dlight.analysis import normalize_prim_func
+
+    sch = s_tir.Schedule(func)
+    infos = normalize_prim_func(sch) or []
+    reds = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
+    if len(reds) != 1 or plan_tile(sch, reds[0].block_rv, lanes) is None:
+        return []
+    out = []
+    for V in (lanes, 2 * lanes, lanes // 2):
+        for U in (2, 3, 4, 6, 8, 12):
+            if V // max(lanes, 1) * U > 24:
+                continue
+            for ur in (0, 3, 9):
+                out.append(TileKnobs(V=V, U=U, unroll_reduction=ur))
+    return out
+
+
+def _time_kernel(func, tvm_target, knobs: TileKnobs | None, number: int = 3) -> float:
+    rule = CPUGeneric(knobs_for=(lambda f: knobs) if knobs else None)
+    sch = rule._full(func, tvm_target)
+    if sch is None:
+        raise RuntimeError("not schedulable")
+    with tvm_target:
+        lib = tvm.tirx.build(tvm.IRModule({"main": sch.mod["main"]}), target=tvm_target)
+    dev = tvm.cpu()
+    args = []
+    for p in func.params:
+        buf = func.buffer_map[p] if hasattr(func, "buffer_map") else None
+        shape = [int(x) for x in buf.shape]
+        args.append(tvm.runtime.tensor(np.random.default_rng(0).uniform(-1, 1, shape).astype(str(buf.dtype)), dev))
+    ev = lib.time_evaluator("main", dev, number=number, repeat=3, min_repeat_ms=20)
+    return float(min(ev(*args).results)) * 1e6
+
+
+def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning.json", budget_s: float = 1200,
+         input_shapes: dict | None = None, verbose: bool = True) -> TuningDB:
+    """Tune ``model``'s kernels for ``target`` (measured on this machine) and save the database.
+
+    An existing database at ``db_path`` is extended: records for other workloads are kept."""
+    from edgec.compiler.driver import CompileOptions, import_model
+    from edgec.compiler.source import resolve_model
+    from edgec.runtime.threads import configure_threads
+
+    configure_threads()
+    tgt = resolve(load_target(target))
+    if tgt.is_cross or tgt.kind != "llvm":
+        raise UserInputError(f"tuning measures on this machine; {tgt.name} code cannot run here",
+                             hint="tune on the device (RPC tuning is not implemented yet), or pick a host-compatible target")
+    tvm_target = to_tvm(tgt)
+    lanes = vector_lanes(tvm_target)
+    db = TuningDB.load(db_path) if Path(db_path).exists() else TuningDB(tgt.to_dict())
+    src = resolve_model(model)
+    mod, *_ = import_model(src, CompileOptions(target=tgt.name, input_shapes=dict(input_shapes or {})))
+    kernels = _kernels(mod, tvm_target)
+    deadline = time.monotonic() + budget_s
+    todo = []
+    for name, func in kernels:
+        key = workload_key(func)
+        if key in db.records or not _candidates(func, lanes):
+            continue
+        try:
+            todo.append((_time_kernel(func, tvm_target, None), name, func, key))
+        except Exception:  # noqa: BLE001 - kernels our template cannot take are left alone
+            continue
+    todo.sort(key=lambda t: -t[0])  # heaviest first: the budget goes where the time is
+    _progress(verbose, f"{len(todo)} kernels to tune ({len(kernels)} in the model, {len(db.records)} already in the database)")
+    for n, (default_us, name, func, key) in enumerate(todo, 1):
+        if time.monotonic() > deadline:
+            _progress(verbose, "budget spent; stopping (rerun to continue where this left off)")
+            break
+        best, best_us = None, default_us
+        for knobs in _candidates(func, lanes):
+            if time.monotonic() > deadline:
+                break
+            try:
+                us = _time_kernel(func, tvm_target, knobs)
+            except Exception:  # noqa: BLE001 - an invalid combination for this shape
+                continue
+            if us < best_us * 0.98:
+                best, best_us = knobs, us
+        chosen = asdict(best) if best else asdict(TileKnobs())
+        db.records[key] = TuningRecord(key, name, chosen, best_us, default_us)
+        db.save(db_path)
+        _progress(verbose, f"[{n}/{len(todo)}] {name[:48]:<48} {default_us:9.1f} -> {best_us:9.1f} us "
+                           f"({default_us / best_us:4.2f}x) {chosen if best else 'default'}")
+    return db
+
+
+def _progress(verbose: bool, msg: str) -> None:
+    if verbose:
+        print(f"[edgec tune] {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,172 @@
+"""`edgec package`: a self-contained device folder for an artifact, with no Python in it.
+
+bundle/
+  model.so             the artifact's library (cross-compiled for the device)
+  manifest.json        the artifact's manifest (signature, target, hashes)
+  libtvm_runtime.so    TVM's runtime and tvm-ffi, for the device's architecture, taken from the
+  libtvm_ffi.so        apache-tvm / apache-tvm-ffi wheels for that platform (pip download)
+  libedgec_runtime.so  edgec's C API (runtime/native), built here with the target's toolchain
+  edgec-run            the runner
+  README.txt           the one command to run it on the device
+
+Runtime wheels and native builds are cached under EDGEC_CACHE so a second bundle is instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from edgec.errors import EdgecError, ToolchainError, UserInputError
+from edgec.models import cache_dir
+from edgec.runtime.artifact import Artifact
+from edgec.runtime.manifest import MANIFEST
+
+NATIVE_SRC = Path(__file__).resolve().parents[1] / "runtime" / "native"
+if not NATIVE_SRC.exists():  # installed (non-editable): sources ship inside edgec.runtime
+    import edgec.runtime as _rt
+
+    NATIVE_SRC = Path(_rt.__file__).parent / "native"
+_WHEEL_PLATFORMS = {"x86_64": "manylinux_2_28_x86_64", "aarch64": "manylinux_2_28_aarch64"}
+_RUNTIME_LIBS = {"apache-tvm": "tvm/lib/libtvm_runtime.so", "apache-tvm-ffi": "tvm_ffi/lib/libtvm_ffi.so"}
+
+
+@dataclass
+class Bundle:
+    path: Path
+    bytes: int
+    runner: str
+    files: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "bytes": self.bytes, "runner": self.runner, "files": self.files}
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+
+
+def runtime_libs(arch: str, quiet: bool = False) -> Path:
+    """Folder with libtvm_runtime.so and libtvm_ffi.so for ``arch``: from this Python's installed
+    wheels on the host architecture, else downloaded (pip, --platform) and cached."""
+    from edgec.targets import host_arch
+
+    out = cache_dir() / "runtime" / arch
+    if all((out / Path(p).name).exists() for p in _RUNTIME_LIBS.values()):
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    if arch == host_arch():
+        import tvm_ffi
+
+        import tvm
+
+        shutil.copy2(Path(tvm.__file__).parent / "lib" / "libtvm_runtime.so", out / "libtvm_runtime.so")
+        shutil.copy2(Path(tvm_ffi.__file__).parent / "lib" / "libtvm_ffi.so", out / "libtvm_ffi.so")
+        return out
+    if arch not in _WHEEL_PLATFORMS:
+        raise ToolchainError(f"no prebuilt TVM runtime wheels exist for {arch}",
+                             hint="build libtvm_runtime for it from TVM's sources (see docs/targets.md)")
+    with tempfile.TemporaryDirectory(prefix="edgec-wheels-") as tmp:
+        for dist, member in _RUNTIME_LIBS.items():
+            version = metadata.version(dist)
+            _log(f"fetching {dist}=={version} for {arch} (pip download --platform {_WHEEL_PLATFORMS[arch]}) ...", quiet)
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+                   "--disable-pip-version-check", "--platform", _WHEEL_PLATFORMS[arch],
+                   "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}", "-d", tmp,
+                   f"{dist}=={version}"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            wheels = [w for w in Path(tmp).glob("*.whl") if w.name.replace("_", "-").startswith(dist)]
+            if proc.returncode or not wheels:
+                raise EdgecError(f"could not download the {arch} wheel of {dist}=={version}: "
+                                 f"{(proc.stderr or 'no wheel').strip().splitlines()[-1]}")
+            with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src, open(out / Path(member).name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return out
+
+
+def _native_build(arch: str, cxx: str | None, libs: Path, quiet: bool) -> Path:
+    """Build runtime/native for ``arch`` (cached by a hash of its sources and toolchain)."""
+    if shutil.which("cmake") is None:
+        raise ToolchainError("cmake is not installed", hint="apt-get install cmake (make setup does this)")
+    if cxx and shutil.which(cxx) is None:
+        raise ToolchainError(f"cross compiler '{cxx}' is not installed", hint="make setup installs the cross toolchains")
+    h = hashlib.sha256(f"{arch} {cxx}".encode())
+    for p in sorted(NATIVE_SRC.glob("*")):
+        if p.is_file():
+            h.update(p.read_bytes())
+    build = cache_dir() / "native" / f"{arch}-{h.hexdigest()[:12]}"
+    if (build / "edgec-run").exists():
+        return build
+    import tvm_ffi
+
+    include = Path(tvm_ffi.__file__).parent / "include"
+    _log(f"building the native runtime for {arch} (cmake) ...", quiet)
+    build.mkdir(parents=True, exist_ok=True)
+    cfg = ["cmake", "-S", str(NATIVE_SRC), "-B", str(build), f"-DTVM_FFI_INCLUDE={include}", f"-DTVM_LIB_DIR={libs}",
+           "-DCMAKE_BUILD_TYPE=Release"]
+    if cxx:
+        cfg += [f"-DCMAKE_CXX_COMPILER={cxx}", "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_SYSTEM_PROCESSOR={arch}"]
+    for cmd in (cfg, ["cmake", "--build", str(build), "-j", "2"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            shutil.rmtree(build, ignore_errors=True)
+            raise EdgecError(f"native runtime build failed: {' '.join(cmd[:3])}\n{(proc.stdout + proc.stderr)[-2000:]}")
+    return build
+
+
+def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = False, quiet: bool = False) -> Bundle:
+    """Write a self-contained device folder for ``artifact`` into ``out``."""
+    art = artifact if isinstance(artifact, Artifact) else Artifact.open(artifact)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise UserInputError(f"{out} exists and is not empty", hint="pass --force to replace an earlier bundle")
+        if not (out / "edgec-run").exists():
+            raise UserInputError(f"{out} is not an edgec bundle; refusing to replace it even with --force")
+    t = art.manifest.target
+    if t.get("kind", "llvm") != "llvm":
+        raise UserInputError("device bundles are for CPU targets; GPU artifacts run through the TVM runtime with CUDA")
+    if art.manifest.library.endswith(".tar"):
+        raise UserInputError(f"{t['name']} artifacts carry objects to link on the device toolchain (NDK); "
+                             "link model.tar there, then use the native runtime sources in runtime/native")
+    arch = t["triple"].split("-")[0]
+    arch = {"armv7a": "armv7", "arm": "armv7"}.get(arch, arch)
+    cxx = (t.get("toolchain") or {}).get("cxx") if t.get("is_cross") else None
+    libs = runtime_libs(arch, quiet)
+    build = _native_build(arch, cxx, libs, quiet)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    try:
+        shutil.copy2(art.library, staging / art.manifest.library)
+        shutil.copy2(art.path / MANIFEST, staging / MANIFEST)
+        for lib in ("libtvm_runtime.so", "libtvm_ffi.so"):
+            shutil.copy2(libs / lib, staging / lib)
+        shutil.copy2(build / "libedgec_runtime.so", staging / "libedgec_runtime.so")
+        shutil.copy2(build / "edgec-run", staging / "edgec-run")
+        ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
+        run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
+        sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
+        sig += "\n" + "\n".join(f"  output {n}: {o.name} {o.dtype}{list(o.shape)} -> out/{n}.npy"
+                                for n, o in enumerate(art.manifest.outputs))
+        (staging / "README.txt").write_text(
+            f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')})\n\n"
+            f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
+            f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
+            "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n")
+        (staging / "bundle.json").write_text(json.dumps({"run": run, "arch": arch, "target": t["name"]}, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    return Bundle(out, sum(files.values()), run, files)
