@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") setenv("TVM_NUM_THREADS", argv[++i], 1);
     else return Usage();
   }
+  if (lib.find('/') == std::string::npos) lib = "./" + lib;  // dlopen searches LD paths, not the cwd
   char err[1024] = {0};
   edgec_model* m = edgec_load(lib.c_str(), err, sizeof(err));
   if (!m) {

@@ -59,7 +59,9 @@ void SetErr(char* err, size_t len, const std::string& msg) {
 }  // namespace
 
 struct edgec_model {
-  ffi::Module lib;
+  edgec_model(ffi::Module lib, ffi::Module vm, ffi::Function main)
+      : lib(std::move(lib)), vm(std::move(vm)), main(std::move(main)) {}
+  ffi::Module lib;  // keeps the code alive for the VM and for returned tensors' deleters
   ffi::Module vm;
   ffi::Function main;
   std::vector<ffi::Tensor> inputs;
@@ -68,19 +70,17 @@ struct edgec_model {
 
 extern "C" edgec_model* edgec_load(const char* library_path, char* err, size_t err_len) {
   try {
-    auto m = new edgec_model();
-    m->lib = ffi::Module::LoadFromFile(library_path);
-    auto load = m->lib->GetFunction("vm_load_executable");
+    ffi::Module lib = ffi::Module::LoadFromFile(library_path);
+    ffi::Optional<ffi::Function> load = lib->GetFunction("vm_load_executable");
     if (!load.has_value()) throw std::runtime_error("not an edgec/TVM Relax library (no vm_load_executable)");
-    m->vm = (*load)().cast<ffi::Module>();
-    auto init = m->vm->GetFunction("vm_initialization");
+    ffi::Module vm = (*load)().cast<ffi::Module>();
+    ffi::Optional<ffi::Function> init = vm->GetFunction("vm_initialization");
     if (!init.has_value()) throw std::runtime_error("VM has no vm_initialization");
     // One CPU device (kDLCPU, id 0) with TVM's pooled allocator (2); it is also the host.
     (*init)(static_cast<int>(kDLCPU), 0, 2);
-    auto main = m->vm->GetFunction("main");
+    ffi::Optional<ffi::Function> main = vm->GetFunction("main");
     if (!main.has_value()) throw std::runtime_error("library has no main function");
-    m->main = *main;
-    return m;
+    return new edgec_model(lib, vm, *main);
   } catch (const std::exception& e) {
     SetErr(err, err_len, std::string("cannot load ") + library_path + ": " + e.what());
     return nullptr;
@@ -95,7 +95,7 @@ extern "C" int edgec_set_input(edgec_model* m, int index, const void* data, cons
     std::vector<int64_t> dims(shape, shape + ndim);
     ffi::Tensor t = ffi::Tensor::FromNDAlloc(AlignedCPUAlloc(), ffi::ShapeView(dims.data(), dims.size()), dt,
                                              DLDevice{kDLCPU, 0});
-    std::memcpy(t->data, data, ffi::GetDataSize(*t.operator->()));
+    std::memcpy(t.data_ptr(), data, ffi::GetDataSize(*t.GetDLTensorPtr()));
     if (index < 0) throw std::runtime_error("negative input index");
     if (static_cast<size_t>(index) >= m->inputs.size()) m->inputs.resize(index + 1);
     m->inputs[index] = t;
@@ -135,7 +135,7 @@ extern "C" int edgec_num_outputs(const edgec_model* m) { return static_cast<int>
 extern "C" int edgec_get_output(const edgec_model* m, int index, const void** data, const int64_t** shape,
                                 int* ndim, const char** dtype) {
   if (index < 0 || static_cast<size_t>(index) >= m->outputs.size()) return 1;
-  const DLTensor* t = m->outputs[index].operator->();
+  const DLTensor* t = m->outputs[index].GetDLTensorPtr();
   *data = t->data;
   *shape = t->shape;
   *ndim = t->ndim;
