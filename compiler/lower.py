@@ -19,7 +19,9 @@ def library_name(target: Target) -> str:
 
 def check_toolchain(target: Target) -> str | None:
     """The cross C++ compiler to link with, or None to use the host's. Raises if it is missing."""
-    if not target.is_cross or target.triple.endswith("android"):
+    if target.kind == "cuda" and target.host is not None and target.host.is_cross:
+        target = target.host  # the CPU side of a GPU board (Jetson) is linked for its host
+    elif target.kind == "cuda" or not target.is_cross or target.triple.endswith("android"):
         return None
     cxx = target.toolchain.cxx
     if not cxx:
@@ -34,7 +36,12 @@ def check_toolchain(target: Target) -> str | None:
 def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline="default") -> Path:
     """Compile ``mod`` for ``target`` and write the library into ``out_dir``; returns its path."""
     cxx = check_toolchain(target)
-    ex = relax.build(mod, target=to_tvm(target), relax_pipeline=pipeline)
+    tvm_target = to_tvm(target)
+    ex = relax.build(mod, target=tvm_target, relax_pipeline=pipeline)
+    if target.kind == "cuda":
+        from edgec.compiler.cuda import precompile_cuda
+
+        precompile_cuda(ex, tvm_target, target.arch, out_dir)
     lib = out_dir / library_name(target)
     if cxx:
         ex.export_library(str(lib), fcompile=tvm.support.cc.cross_compiler(cxx))

@@ -16,6 +16,12 @@ from edgec.runtime.manifest import Manifest, TensorSpec, read_manifest
 from edgec.runtime.threads import configure_threads
 
 
+def _host_arch() -> str:
+    from edgec.targets import host_arch
+
+    return host_arch()
+
+
 def _tvm_runtime():
     import tvm.runtime  # noqa: PLC0415 - heavy, import only when a model is loaded
     import tvm.runtime.vm
@@ -30,18 +36,27 @@ class Session:
         self.path = Path(path)
         self.manifest: Manifest = read_manifest(self.path)
         target = self.manifest.target
-        if target.get("kind", "llvm") != "llvm":
-            raise ArtifactError(f"artifact {self.path} targets {target.get('name')} ({target.get('kind')}); "
-                                "this Python runtime runs CPU artifacts", hint="run it on the device's GPU host")
-        if target.get("is_cross"):
+        gpu = target.get("kind", "llvm") == "cuda"
+        host_triple = ((target.get("host") or {}).get("triple") or "") if gpu else ""
+        if gpu and host_triple and not host_triple.startswith(_host_arch()):
+            raise ArtifactError(f"artifact {self.path} was built for {target.get('name')}, whose CPU is {host_triple}",
+                                hint="copy it to the device and load it there")
+        if not gpu and target.get("is_cross"):
             raise ArtifactError(
                 f"artifact {self.path} was compiled for {target.get('name')} ({target.get('triple')}) and "
                 "cannot run on this machine", hint="copy it to the device, or use `edgec run --emulate`")
         self.requested_threads = configure_threads(threads)
         tvm = _tvm_runtime()
         self._tvm = tvm
+        if gpu:
+            from edgec.runtime.cuda_kernels import gpu_available, install_precompiled_kernels
+
+            if not gpu_available():
+                raise ArtifactError(f"artifact {self.path} needs an NVIDIA GPU ({target.get('arch')}) and its driver; "
+                                    "none is visible here", hint="run it on the GPU machine")
+            install_precompiled_kernels(self.path)
         lib = tvm.runtime.load_module(str(self.path / self.manifest.library))
-        self._dev = tvm.cpu()
+        self._dev = tvm.cuda(0) if gpu else tvm.cpu()
         self._vm = tvm.runtime.vm.VirtualMachine(lib, self._dev)
         self._main = self._vm["main"]
 

@@ -101,7 +101,8 @@ def _parse(raw: dict, source: str) -> Target:
         raise UserInputError(f"{source}: 'cores' must be a non-negative integer")
     host = raw.get("host")
     if host is not None:
-        host = _parse({"name": f"{raw['name']}-host", "description": "host CPU", **host}, source)
+        host = _parse({"name": f"{raw['name']}-host", "description": "host CPU",
+                       "toolchain": raw.get("toolchain") or {}, **host}, source)
     return Target(
         name=raw["name"], description=raw["description"], kind=kind, triple=raw.get("triple", ""),
         cpu=raw.get("cpu", ""), features=tuple(features), cores=cores, arch=raw.get("arch", ""),

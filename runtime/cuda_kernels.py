@@ -1,0 +1,50 @@
+"""Serve an artifact's precompiled CUDA kernels to TVM's load-time compile hook.
+
+TVM 0.27 libraries carry CUDA source and call `tvm_callback_cuda_compile` when loaded; edgec
+artifacts also carry the fatbin compiled from that source at build time (see
+edgec/compiler/cuda.py). This hook returns those bytes, matched by the source's sha256, so the
+device needs only the NVIDIA driver. Unknown source is refused rather than compiled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from edgec.errors import ArtifactError
+
+INDEX = "cuda_kernels.json"
+_KERNELS: dict[str, bytes] = {}
+
+
+def gpu_available() -> bool:
+    """True when TVM's CUDA runtime is loaded and sees a device (False without driver or GPU)."""
+    import tvm_ffi
+
+    if tvm_ffi.get_global_func("ffi.Module.load_from_bytes.cuda", allow_missing=True) is None:
+        return False
+    try:
+        import tvm
+
+        return bool(tvm.cuda(0).exist)
+    except Exception:  # noqa: BLE001 - no CUDA device API registered
+        return False
+
+
+def install_precompiled_kernels(artifact_dir: Path) -> int:
+    import tvm_ffi
+
+    index_path = Path(artifact_dir) / INDEX
+    if not index_path.exists():
+        raise ArtifactError(f"{artifact_dir} is a CUDA artifact without {INDEX}; recompile it with this edgec")
+    for digest, name in json.loads(index_path.read_text()).items():
+        _KERNELS[digest] = (Path(artifact_dir) / name).read_bytes()
+
+    def precompiled(code, *_):
+        digest = hashlib.sha256(str(code).encode()).hexdigest()
+        if digest not in _KERNELS:
+            raise ArtifactError("the library asked for CUDA kernels this artifact does not carry")
+        return tvm_ffi.Bytes(_KERNELS[digest]) if hasattr(tvm_ffi, "Bytes") else bytearray(_KERNELS[digest])
+
+    tvm_ffi.register_global_func("tvm_callback_cuda_compile", precompiled, override=True)
+    return len(_KERNELS)
