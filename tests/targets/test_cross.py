@@ -1,0 +1,120 @@
+"""Cross-compilation for boards and GPUs, the native runner, device bundles and qemu emulation.
+
+Needs the cross toolchains, qemu-user and cmake that `make setup` installs (tools/setup-system.sh)."""
+import json
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+
+import edgec
+from edgec.errors import ArtifactError, ToolchainError
+from edgec.models.tiny import tiny_cnn, tiny_mlp, tiny_transformer
+from edgec.verification import DEFAULT_RTOL_L2
+from tests.conftest import run_cli
+
+TINY = {"cnn": (lambda: tiny_cnn(batch=1)), "mlp": tiny_mlp, "transformer": tiny_transformer}
+
+
+def _file(path) -> str:
+    return subprocess.run(["file", "-b", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_tiny_models_on_rpi4_under_qemu_match_ort(name, tmp_path):
+    model = TINY[name]()
+    art = edgec.compile(model, target="rpi4", out=tmp_path / name)
+    assert "ARM aarch64" in _file(art.library)
+    assert art.manifest.target["is_cross"] and art.manifest.target["cpu"] == "cortex-a72"
+    res = edgec.verify(art, model)
+    assert res.ran_on.startswith("emulated (qemu-aarch64")
+    assert res.rel_l2_error <= DEFAULT_RTOL_L2, res
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ppocr-cls", "ppocr-rec", "ppocr-det"])
+def test_zoo_models_on_rpi4_under_qemu_match_ort(name, tmp_path):
+    art = edgec.compile(name, target="rpi4", out=tmp_path / name)
+    res = edgec.verify(art)
+    assert res.ran_on.startswith("emulated") and res.rel_l2_error <= DEFAULT_RTOL_L2, res
+
+
+@pytest.mark.parametrize("target, expect", [("rpi3-armv7", "ARM, EABI5"), ("riscv64", "RISC-V"),
+                                            ("rpi5", "ARM aarch64")])
+def test_other_boards_compile_and_link(target, expect, tmp_path):
+    art = edgec.compile(tiny_mlp(), target=target, out=tmp_path / target)
+    assert expect in _file(art.library)
+    assert "shared object" in _file(art.library)
+
+
+def test_android_artifact_carries_objects_for_the_ndk(tmp_path):
+    art = edgec.compile(tiny_mlp(), target="android-arm64", out=tmp_path / "a")
+    assert art.manifest.library == "model.tar"
+    import tarfile
+
+    with tarfile.open(art.library) as t:
+        assert any(n.endswith(".o") for n in t.getnames())
+
+
+def test_missing_cross_toolchain_names_the_package(tmp_path):
+    board = tmp_path / "board.toml"
+    board.write_text('name = "b"\ndescription = "x"\ntriple = "aarch64-linux-gnu"\ncpu = "cortex-a53"\n'
+                     '[toolchain]\ncxx = "no-such-aarch64-g++"\npackage = "g++-aarch64-linux-gnu"\n')
+    with pytest.raises(ToolchainError, match="apt-get install g\\+\\+-aarch64-linux-gnu"):
+        edgec.compile(tiny_mlp(), target=board, out=tmp_path / "o")
+    proc = run_cli("compile", str(tmp_path / "m.onnx"), "-t", str(board), "-o", str(tmp_path / "o2"))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+
+
+def test_host_bundle_runs_without_python(tmp_path):
+    from edgec.package import package
+
+    model = tiny_mlp()
+    art = edgec.compile(model, out=tmp_path / "art")
+    b = package(art, tmp_path / "bundle")
+    assert {"model.so", "manifest.json", "libtvm_runtime.so", "libtvm_ffi.so", "libedgec_runtime.so", "edgec-run",
+            "README.txt"} <= set(b.files)
+    x = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
+    np.save(tmp_path / "bundle" / "x.npy", x)
+    (tmp_path / "bundle" / "out").mkdir()
+    proc = subprocess.run(["./edgec-run", "model.so", "--input", "x.npy", "--output-dir", "out", "--repeat", "5"],
+                          cwd=tmp_path / "bundle", capture_output=True, text=True, env={})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["runs"] == 5
+    y = np.load(tmp_path / "bundle" / "out" / "0.npy")
+    np.testing.assert_allclose(y, edgec.load(art.path).run({"x": x})["y"], rtol=1e-6)
+    bad = subprocess.run(["./edgec-run", "model.so", "--input", "nope.npy"], cwd=tmp_path / "bundle",
+                         capture_output=True, text=True, env={})
+    assert bad.returncode == 5 and "cannot open nope.npy" in bad.stderr
+
+
+def test_rpi4_bundle_for_cls_runs_under_qemu(tmp_path):
+    proc = run_cli("compile", "ppocr-cls", "-t", "rpi4", "-o", str(tmp_path / "cls"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    p = run_cli("package", str(tmp_path / "cls"), "-o", str(tmp_path / "bundle"), "--json")
+    assert p.returncode == 0, p.stderr
+    b = json.loads(p.stdout)
+    assert 1e6 < b["bytes"] < 50e6
+    assert "ARM aarch64" in _file(tmp_path / "bundle" / "edgec-run")
+    r = run_cli("run", str(tmp_path / "cls"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ran_on"] == "emulated"
+
+
+def test_cuda_artifact_carries_compiled_kernels(tmp_path):
+    import shutil
+
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc (CUDA toolkit) is not installed on this build machine")
+    art = edgec.compile(tiny_mlp(), target="cuda-sm80", out=tmp_path / "gpu")
+    index = json.loads((art.path / "cuda_kernels.json").read_text())
+    assert index and all((art.path / f).stat().st_size > 1000 for f in index.values())
+    assert all(f in art.manifest.files for f in index.values())  # hashed like every other file
+    from edgec.runtime.cuda_kernels import gpu_available
+
+    if not gpu_available():
+        with pytest.raises(ArtifactError, match="needs an NVIDIA GPU"):
+            edgec.load(art.path)
+    else:  # on a GPU machine: it must load with the driver alone and match the reference
+        assert edgec.verify(art, tiny_mlp()).passed
