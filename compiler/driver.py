@@ -86,9 +86,18 @@ def _onnx_dtype(vi) -> str:
     return str(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
 
 
+def _tuning_db(target: Target, given):
+    """The user's database, else the one shipped for this target (targets/tuning/NAME.json)."""
+    from edgec.compiler.tuning import TuningDB, shipped_db
+
+    path = Path(given) if given else shipped_db(target)
+    return (TuningDB.load(path), path) if path else (None, None)
+
+
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
-            schedule: str = "default", force: bool = False, verbose: bool = False) -> Artifact:
+            schedule: str = "default", force: bool = False, verbose: bool = False,
+            tuning_db: "str | Path | None" = None) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``."""
     out = Path(out)
     _prepare_out(out, force)
@@ -108,7 +117,9 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         from edgec.compiler.schedules import relax_pipeline
 
         stats: dict = {}
-        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats))
+        db, db_path = _tuning_db(tgt, tuning_db)
+        knobs_for = db.knobs_for if db else None
+        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats, knobs_for))
         t_build = time.perf_counter() - t0 - t_import
         _log(f"built {lib.name} in {t_build:.1f}s", verbose)
         target_d = tgt.to_dict() | {"is_cross": tgt.is_cross}
@@ -122,6 +133,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         )
         manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
         manifest.compile_options["schedule_stats"] = stats
+        manifest.compile_options["tuning_db"] = str(db_path) if db_path else None
         write_manifest(staging, manifest)
         if out.exists():
             shutil.rmtree(out)  # only reached for an earlier edgec artifact with force=True

@@ -32,7 +32,9 @@ SHIPPED_DB_DIR = Path(__file__).resolve().parents[1] / "targets" / "tuning"
 
 
 def workload_key(func: "tvm.tirx.PrimFunc") -> str:
-    return f"{tvm.ir.structural_hash(func.without_attr('global_symbol')) & 0xFFFFFFFFFFFFFFFF:016x}"
+    import tvm_ffi
+
+    return f"{tvm_ffi.structural_hash(func.without_attr('global_symbol')) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 @dataclass
@@ -115,11 +117,14 @@ def _time_kernel(func, tvm_target, knobs: TileKnobs | None, number: int = 3) -> 
     if sch is None:
         raise RuntimeError("not schedulable")
     with tvm_target:
-        lib = tvm.tirx.build(tvm.IRModule({"main": sch.mod["main"]}), target=tvm_target)
+        # Kernels lifted out of a Relax module are private; give it a symbol so TIR builds a
+        # packed entry point for it.
+        lib = tvm.tirx.build(tvm.IRModule({"main": sch.mod["main"].with_attr("global_symbol", "main")}),
+                             target=tvm_target)
     dev = tvm.cpu()
     args = []
     for p in func.params:
-        buf = func.buffer_map[p] if hasattr(func, "buffer_map") else None
+        buf = p.ty  # TVM 0.27: a buffer parameter's type carries its shape and dtype
         shape = [int(x) for x in buf.shape]
         args.append(tvm.runtime.tensor(np.random.default_rng(0).uniform(-1, 1, shape).astype(str(buf.dtype)), dev))
     ev = lib.time_evaluator("main", dev, number=number, repeat=3, min_repeat_ms=20)

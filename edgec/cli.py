@@ -71,16 +71,18 @@ def cli() -> None:
 @click.option("--schedule", type=click.Choice(["default", "none"]), default="default", show_default=True,
               help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison)")
 @click.option("--pipeline", default=None, help="comma-separated graph passes (default: the standard pipeline)")
+@click.option("--tuning-db", default=None, type=click.Path(path_type=Path),
+              help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, force, as_json, quiet) -> None:
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, force, as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
                         pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
-                        verbose=not quiet)
+                        tuning_db=tuning_db, verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return
@@ -90,6 +92,38 @@ def compile_cmd(model, target, out, input_shape, schedule, pipeline, force, as_j
         click.echo(f"  input  {t.name}: {t.dtype}{list(t.shape)}")
     for t in m.outputs:
         click.echo(f"  output {t.name}: {t.dtype}{list(t.shape)}")
+
+
+def _parse_duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    t = text.strip().lower()
+    try:
+        return float(t[:-1]) * units[t[-1]] if t[-1] in units else float(t)
+    except (ValueError, IndexError):
+        raise UserInputError(f"bad duration {text!r}; use e.g. 90s, 20m or 1h") from None
+
+
+@cli.command("tune")
+@click.argument("model")
+@click.option("-t", "--target", default="host", show_default=True, help="target to tune for (must run on this machine)")
+@click.option("--budget", default="20m", show_default=True, help="time budget, e.g. 90s, 20m, 1h")
+@click.option("--db", "db", default="tuning.json", show_default=True, type=click.Path(path_type=Path),
+              help="tuning database (JSON) to create or extend")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
+@click.option("--json", "as_json", is_flag=True, help="print a summary as JSON")
+def tune_cmd(model, target, budget, db, input_shape, as_json) -> None:
+    """Search schedule knobs per kernel within a time budget, measured here; write a database
+    that `edgec compile --tuning-db` reuses (records are shared by every model with the same kernels)."""
+    from edgec.compiler.tuning import tune
+
+    res = tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json)
+    recs = list(res.records.values())
+    gain = sum(r.default_us for r in recs) / max(sum(r.best_us for r in recs), 1e-9) if recs else 1.0
+    summary = {"db": str(db), "records": len(recs), "kernel_time_speedup": round(gain, 3)}
+    if as_json:
+        _echo_json(summary)
+    else:
+        click.echo(f"{db}: {len(recs)} tuned kernels; their summed time improves {gain:.2f}x over the defaults")
 
 
 @cli.command("run")
