@@ -90,6 +90,8 @@ def _tuning_db(target: Target, given):
     """The user's database, else the one shipped for this target (targets/tuning/NAME.json)."""
     from edgec.compiler.tuning import TuningDB, shipped_db
 
+    if given is False:  # explicitly untuned
+        return None, None
     path = Path(given) if given else shipped_db(target)
     return (TuningDB.load(path), path) if path else (None, None)
 
@@ -97,7 +99,7 @@ def _tuning_db(target: Target, given):
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
-            tuning_db: "str | Path | None" = None) -> Artifact:
+            tuning_db: "str | Path | bool | None" = None) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``."""
     out = Path(out)
     _prepare_out(out, force)

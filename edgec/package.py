@@ -7,6 +7,7 @@ bundle/
   libtvm_ffi.so        apache-tvm / apache-tvm-ffi wheels for that platform (pip download)
   libedgec_runtime.so  edgec's C API (runtime/native), built here with the target's toolchain
   edgec-run            the runner
+  edgec-rpc-server     a TVM RPC server (for `edgec bench --rpc`), also with no Python
   README.txt           the one command to run it on the device
 
 Runtime wheels and native builds are cached under EDGEC_CACHE so a second bundle is instant.
@@ -103,7 +104,7 @@ def _native_build(arch: str, cxx: str | None, libs: Path, quiet: bool) -> Path:
         if p.is_file():
             h.update(p.read_bytes())
     build = cache_dir() / "native" / f"{arch}-{h.hexdigest()[:12]}"
-    if (build / "edgec-run").exists():
+    if (build / "edgec-run").exists() and (build / "edgec-rpc-server").exists():
         return build
     import tvm_ffi
 
@@ -150,6 +151,7 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
             shutil.copy2(libs / lib, staging / lib)
         shutil.copy2(build / "libedgec_runtime.so", staging / "libedgec_runtime.so")
         shutil.copy2(build / "edgec-run", staging / "edgec-run")
+        shutil.copy2(build / "edgec-rpc-server", staging / "edgec-rpc-server")
         ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
         run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
         sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
@@ -159,7 +161,9 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
             f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')})\n\n"
             f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
             f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
-            "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n")
+            "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n\n"
+            "To time it from a workstation: ./edgec-rpc-server --port 9090   then, there:\n"
+            f"  edgec bench MODEL -t {t['name']} --rpc DEVICE_IP:9090\n")
         (staging / "bundle.json").write_text(json.dumps({"run": run, "arch": arch, "target": t["name"]}, indent=2))
         if out.exists():
             shutil.rmtree(out)

@@ -66,7 +66,7 @@ def model_source(name: str, workdir: Path):
     return name, models.get(name).format, p.read_bytes()
 
 
-def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None) -> dict:
+def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None, target: str = "host") -> dict:
     import edgec
     from edgec.compiler.driver import import_model, CompileOptions
     from edgec.compiler.flops import count_flops
@@ -75,13 +75,13 @@ def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | N
     plan = {}
     for name in names:
         src, fmt, _ = model_source(name, workdir)
-        mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions())
+        mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions(target=target))
         entry = {"source": src, "format": fmt, "flops": count_flops(mod), "variants": {}}
-        variants = {"edgec": {}}
+        variants = {"edgec": {"tuning_db": False, "target": target}}
         if tuning_db:
-            variants["edgec-tuned"] = {"tuning_db": tuning_db}
+            variants["edgec-tuned"] = {"tuning_db": tuning_db, "target": target}
         if stock:
-            variants["stock-tvm"] = {"schedule": "none"}
+            variants["stock-tvm"] = {"schedule": "none", "target": target}
         for variant, kw in variants.items():
             out = workdir / f"{name}-{variant}"
             t0 = time.perf_counter()
@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-stock", action="store_true", help="skip stock TVM (slow to run)")
     ap.add_argument("--tuning-db", default=None, help="also bench artifacts compiled with this tuning database")
+    ap.add_argument("--target", default="host", help="CPU target to compile for (must run here), e.g. x86_64-avx2")
     ap.add_argument("--out", default=str(REPO / "bench-results"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -174,7 +175,7 @@ def main() -> None:
     out = Path(a.out)
     work = out / "artifacts"
     work.mkdir(parents=True, exist_ok=True)
-    plan = compile_all(a.models.split(","), work, not a.no_stock, a.tuning_db)
+    plan = compile_all(a.models.split(","), work, not a.no_stock, a.tuning_db, a.target)
     by_threads, peaks = {}, {}
     for t in (int(x) for x in a.threads.split(",")):
         peaks[t] = measure_peak(t)
