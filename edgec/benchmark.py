@@ -50,3 +50,158 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
                 fn()
                 times[name].append(time.perf_counter() - t0)
     return {k: summarize(v) for k, v in times.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency per target: `edgec bench MODEL -t host -t rpi4 [--rpc HOST:PORT]`.
+
+
+@dataclass
+class TargetResult:
+    target: str
+    where: str  # "native", "rpc HOST:PORT", "emulated"
+    latency: LatencyStats | None  # None when only emulated: emulated time is not device latency
+    artifact_bytes: int
+    peak_memory_mb: float | None
+    rel_l2_error: float | None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["latency"] = self.latency.to_dict() if self.latency else None
+        return d
+
+
+def _dir_bytes(path) -> int:
+    from pathlib import Path
+
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _native(art, feeds: dict, runs: int, threads: int | None) -> tuple[LatencyStats, float, dict]:
+    """Time with the native runner in a child process: latency as the device runtime sees it,
+    and the child's peak RSS (ru_maxrss) as the memory figure."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from edgec.runtime.emulate import bundle_for
+
+    bundle = bundle_for(art)
+    with tempfile.TemporaryDirectory(prefix="edgec-bench-") as tmp:
+        cmd = [str(bundle / "edgec-run"), str(bundle / art.manifest.library)]
+        for i, spec in enumerate(art.manifest.inputs):
+            np.save(Path(tmp) / f"in{i}.npy", feeds[spec.name])
+            cmd += ["--input", str(Path(tmp) / f"in{i}.npy")]
+        from edgec.runtime.threads import configure_threads
+
+        cmd += ["--output-dir", tmp, "--repeat", str(runs), "--threads", str(configure_threads(threads))]
+        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        with open(out_path, "w") as fo, open(err_path, "w") as fe:
+            code = subprocess.run(cmd, stdout=fo, stderr=fe).returncode
+        if code:
+            from edgec.errors import ArtifactError
+
+            raise ArtifactError(f"native runner failed: {err_path.read_text().strip()[-300:]}")
+        t = json.loads(out_path.read_text().strip().splitlines()[-1])
+        peak_kb = t.get("peak_rss_kb", -1)  # the runner's own VmHWM: ru_maxrss would count our fork
+        outs = {o.name: np.load(Path(tmp) / f"{i}.npy") for i, o in enumerate(art.manifest.outputs)}
+    stats = LatencyStats(t["median_ms"], t["min_ms"], t["p90_ms"], t["min_ms"], t["runs"])
+    return stats, (peak_kb / 1024.0 if peak_kb > 0 else None), outs
+
+
+def _rpc(art, feeds: dict, runs: int, rpc: str | None, tracker: str | None, key: str) -> tuple[LatencyStats, dict]:
+    import tvm
+    import tvm.runtime.vm
+    from tvm import rpc as tvm_rpc
+
+    from edgec.errors import UserInputError
+
+    def split(hp: str) -> tuple[str, int]:
+        host, _, port = hp.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserInputError(f"expected HOST:PORT, got {hp!r}")
+        return host, int(port)
+
+    if tracker:
+        remote = tvm_rpc.connect_tracker(*split(tracker)).request(key, session_timeout=600)
+    else:
+        remote = tvm_rpc.connect(*split(rpc), key=key, session_timeout=600)
+    remote.upload(str(art.library))
+    lib = remote.load_module(art.manifest.library)
+    dev = remote.cpu()
+    vm = tvm.runtime.vm.VirtualMachine(lib, dev)
+    args = [tvm.runtime.tensor(feeds[s.name], dev) for s in art.manifest.inputs]
+    out = vm["main"](*args)
+    outs = [out] if hasattr(out, "numpy") else list(out)
+    results = {o.name: v.numpy() for o, v in zip(art.manifest.outputs, outs)}
+    ev = vm.time_evaluator("main", dev, number=1, repeat=runs, min_repeat_ms=0)
+    times = list(ev(*args).results)
+    return summarize(times), results
+
+
+def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None = None, rpc: str | None = None,
+                  tracker: str | None = None, key: str = "edgec", out_dir=None, verbose: bool = True
+                  ) -> list[TargetResult]:
+    """Compile ``model`` for each target and measure it where possible (see TargetResult)."""
+    import tempfile
+    from pathlib import Path
+
+    import edgec
+    from edgec.reference import reference_for
+    from edgec.verification import _source_bytes, compare, default_inputs
+
+    base = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgec-bench-"))
+    rows = []
+    for name in targets:
+        if verbose:
+            print(f"[edgec bench] compiling for {name} ...", flush=True, file=__import__("sys").stderr)
+        art = edgec.compile(model, target=name, out=base / Path(str(name)).stem, force=True)
+        feeds = default_inputs(art)
+        fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)
+        expected = reference_for(fmt, data).run(feeds)
+        t = art.manifest.target
+        latency, peak, note = None, None, ""
+        if t.get("kind") == "cuda":
+            where, outs, note = "not run", None, "GPU artifact: run it on the GPU machine"
+        elif rpc or tracker:
+            latency, outs = _rpc(art, feeds, runs, rpc, tracker, key)
+            where = f"rpc {tracker or rpc}"
+        elif not t.get("is_cross"):
+            latency, peak, outs = _native(art, feeds, runs, threads)
+            where = "native"
+        else:
+            from edgec.runtime.emulate import run_emulated
+
+            outs, where, note = run_emulated(art, feeds), "emulated", "correctness only; emulated time is not device latency"
+        err = max(e.rel_l2_error for e in compare(outs, expected)) if outs else None
+        rows.append(TargetResult(name, where, latency, _dir_bytes(art.path), peak, err, note))
+    return rows
+
+
+def plot_targets(rows: list[TargetResult], path, title: str = "") -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        from edgec.errors import EdgecError
+
+        raise EdgecError("--plot needs matplotlib", hint="pip install 'edgec[plot]' (make setup installs it)") from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    timed = [r for r in rows if r.latency]
+    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(rows)), 3.6))
+    names = [r.target for r in timed]
+    med = [r.latency.median_ms for r in timed]
+    err = [[r.latency.median_ms - r.latency.p10_ms for r in timed], [r.latency.p90_ms - r.latency.median_ms for r in timed]]
+    ax.bar(names, med, yerr=err, capsize=4, color="#4C72B0")
+    for i, r in enumerate(timed):
+        ax.text(i, med[i], f"{med[i]:.2f} ms\n{r.where}", ha="center", va="bottom", fontsize=8)
+    skipped = [f"{r.target}: {r.where}" for r in rows if not r.latency]
+    ax.set_ylabel("latency, median (ms)")
+    ax.set_title(title + (("\nnot timed: " + "; ".join(skipped)) if skipped else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -275,6 +275,42 @@ def models_fetch(names, as_json) -> None:
             click.echo(f"{n}: {p}")
 
 
+@cli.command("bench")
+@click.argument("model")
+@click.option("-t", "--target", "targets", multiple=True, default=("host",), show_default=True,
+              help="target to compile and measure (repeatable)")
+@click.option("--runs", default=20, show_default=True, help="timed runs per target (after warm-up)")
+@click.option("--threads", type=int, default=None, envvar="EDGEC_NUM_THREADS", help="threads on the host")
+@click.option("--rpc", default=None, metavar="HOST:PORT", help="time on a device running edgec-rpc-server")
+@click.option("--tracker", default=None, metavar="HOST:PORT", help="request a device from a TVM RPC tracker")
+@click.option("--key", default="edgec", show_default=True, help="device key for --rpc/--tracker")
+@click.option("--out-dir", default=None, type=click.Path(path_type=Path), help="keep the compiled artifacts here")
+@click.option("--plot", default=None, type=click.Path(path_type=Path), help="write a bar chart (PNG)")
+@click.option("--json", "as_json", is_flag=True)
+def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, as_json) -> None:
+    """Compile MODEL for each target and compare latency: natively on this machine, on a device
+    over TVM RPC, or (for boards without --rpc) emulated under qemu for correctness only."""
+    from edgec.benchmark import bench_targets, plot_targets
+
+    rows = bench_targets(model, list(targets), runs, threads, rpc, tracker, key, out_dir, verbose=not as_json)
+    if plot:
+        plot_targets(rows, plot, f"edgec bench {model}")
+    if as_json:
+        _echo_json([r.to_dict() for r in rows])
+        return
+    click.echo(f"{'target':<18}{'where':<24}{'median ms':>10}{'p90 ms':>9}{'min ms':>9}{'size MB':>9}{'peak MB':>9}{'rel-L2':>10}")
+    for r in rows:
+        lat = r.latency
+        cells = (f"{lat.median_ms:10.3f}{lat.p90_ms:9.3f}{lat.min_ms:9.3f}" if lat else f"{'-':>10}{'-':>9}{'-':>9}")
+        peak = f"{r.peak_memory_mb:9.1f}" if r.peak_memory_mb else f"{'-':>9}"
+        err = f"{r.rel_l2_error:10.1e}" if r.rel_l2_error is not None else f"{'-':>10}"
+        click.echo(f"{r.target:<18}{r.where:<24}{cells}{r.artifact_bytes / 1e6:9.2f}{peak}{err}")
+        if r.note:
+            click.echo(f"{'':<18}({r.note})")
+    if plot:
+        click.echo(f"plot written to {plot}")
+
+
 @cli.command("package")
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="bundle folder to write")

@@ -5,11 +5,26 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "edgec_runtime.h"
 #include "npy.h"
+
+// Peak resident memory of this process (Linux VmHWM; reset at exec, unlike ru_maxrss, so the
+// parent that launched us is not counted). -1 where /proc is unavailable.
+static long PeakRssKb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::atol(line + 6);
+  }
+  std::fclose(f);
+  return kb;
+}
 
 static int Usage() {
   std::fprintf(stderr,
@@ -74,8 +89,8 @@ int main(int argc, char** argv) {
     }
     std::vector<double> s = ms;
     std::sort(s.begin(), s.end());
-    std::printf("{\"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, \"p90_ms\": %.4f}\n", repeat, s[repeat / 2], s[0],
-                s[std::min(repeat - 1, repeat * 9 / 10)]);
+    std::printf("{\"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_kb\": %ld}\n", repeat,
+                s[repeat / 2], s[0], s[std::min(repeat - 1, repeat * 9 / 10)], PeakRssKb());
   }
   edgec_free(m);
   return 0;
