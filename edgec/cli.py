@@ -275,6 +275,50 @@ def models_fetch(names, as_json) -> None:
             click.echo(f"{n}: {p}")
 
 
+@cli.command("prune")
+@click.argument("model")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="pruned .onnx to write")
+@click.option("--method", type=click.Choice(["channels", "magnitude"]), default="channels", show_default=True)
+@click.option("--ratio", default=0.3, show_default=True, help="channels: fraction of channels removed per group")
+@click.option("--sparsity", default=0.5, show_default=True, help="magnitude: fraction of weights zeroed")
+@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True,
+              help="magnitude: one threshold for all layers, or per layer")
+@click.option("--calib", default=None, help="calibration data: .npz/.npy, a folder, or synthetic:text_line")
+@click.option("--criterion", type=click.Choice(["auto", "l1", "l2", "activation"]), default="auto", show_default=True)
+@click.option("--no-reconstruct", is_flag=True, help="skip the least-squares refit of the next layers")
+@click.option("--max-drop", default=None, help="accuracy budget, e.g. 1%: back off layers until it holds")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
+@click.option("--force", is_flag=True, help="overwrite --out")
+@click.option("--json", "as_json", is_flag=True)
+def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_reconstruct, max_drop, input_shape,
+              force, as_json) -> None:
+    """Prune MODEL: remove whole channels (structured, really faster) or zero small weights
+    (magnitude: smaller when compressed, not faster without sparse kernels). The result is an
+    ordinary ONNX model that ONNX Runtime and edgec compile run."""
+    from edgec.optimize import prune_model, save_model
+
+    if Path(out).exists() and not force:
+        raise UserInputError(f"{out} exists; pass --force to overwrite it")
+    res = prune_model(model, method, ratio, sparsity, calib, criterion, not no_reconstruct, max_drop,
+                      input_shapes=_parse_shapes(input_shape), scope=scope, verbose=not as_json)
+    save_model(res.model, out, force)
+    if as_json:
+        _echo_json(res.summary() | {"out": str(out)})
+        return
+    click.echo(f"wrote {out}: params {res.params_before:,} -> {res.params_after:,} "
+               f"({res.params_after / max(res.params_before, 1):.2f}x), FLOPs {res.flops_before / 1e6:.1f}M -> "
+               f"{res.flops_after / 1e6:.1f}M ({res.flops_after / max(res.flops_before, 1):.2f}x)")
+    if res.metric_before is not None:
+        click.echo(f"metric {res.metric_before:.4f} -> {res.metric_after:.4f}")
+    for layer in res.layers:
+        if "channels_before" in layer:
+            click.echo(f"  {','.join(layer['producers'])[:50]:<50} channels {layer['channels_before']:>4} -> {layer['channels_after']:>4}")
+        else:
+            click.echo(f"  {layer['layer'][:50]:<50} sparsity {layer['sparsity']:.2f} of {layer['weights']:,}")
+    for note in res.notes:
+        click.echo(f"note: {note}")
+
+
 @cli.command("bench")
 @click.argument("model")
 @click.option("-t", "--target", "targets", multiple=True, default=("host",), show_default=True,
