@@ -99,10 +99,27 @@ def _tuning_db(target: Target, given):
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
-            tuning_db: "str | Path | bool | None" = None) -> Artifact:
-    """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``."""
+            tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None) -> Artifact:
+    """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
+
+    ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
+    ONNX model is kept in the artifact as source.onnx, the reference it is verified against."""
     out = Path(out)
     _prepare_out(out, force)
+    derived = None
+    if prune:
+        from edgec.optimize import prune_model
+
+        method, _, amount = prune.partition(":")
+        try:
+            value = float(amount or 0.3)
+        except ValueError:
+            raise UserInputError(f"bad --prune {prune!r}; use channels:0.3 or magnitude:0.5") from None
+        res = prune_model(model, method, ratio=value, sparsity=value, calib=calib, input_shapes=input_shapes,
+                          verbose=verbose)
+        model = derived = res.model
+        _log(f"pruned: params {res.params_before:,} -> {res.params_after:,}, FLOPs {res.flops_before:,} -> "
+             f"{res.flops_after:,}", verbose)
     tgt = resolve(load_target(target))
     opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
                           pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
@@ -118,6 +135,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     try:
         from edgec.compiler.schedules import relax_pipeline
 
+        if derived is not None:
+            (staging / "source.onnx").write_bytes(src.data)
         stats: dict = {}
         db, db_path = _tuning_db(tgt, tuning_db)
         knobs_for = db.knobs_for if db else None
@@ -129,7 +148,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
             compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
                                             "input_samples": src.input_samples,
-                                            "passes": [str(r) for r in reports]},
+                                            "passes": [str(r) for r in reports], "prune": prune},
             source_model=src.describe(),
             versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
         )

@@ -74,16 +74,19 @@ def cli() -> None:
 @click.option("--tuning-db", default=None, type=click.Path(path_type=Path),
               help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")
 @click.option("--untuned", is_flag=True, help="ignore any tuning database, shipped ones included")
+@click.option("--prune", default=None, metavar="METHOD:AMOUNT", help="prune first: channels:0.3 or magnitude:0.5")
+@click.option("--calib", default=None, help="calibration data for --prune (see `edgec prune --help`)")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, force, as_json, quiet) -> None:
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, calib, force, as_json,
+                quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
                         pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
-                        tuning_db=False if untuned else tuning_db, verbose=not quiet)
+                        tuning_db=False if untuned else tuning_db, prune=prune, calib=calib, verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return

@@ -84,6 +84,8 @@ def compare(got: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> list[Outp
 
 def _source_bytes(art: Artifact, model) -> tuple[str, bytes]:
     src = art.manifest.source_model
+    if model is None and (art.path / "source.onnx").exists():  # a pruned/quantized model compiled as is
+        model = art.path / "source.onnx"
     if model is None:
         from edgec import models
 

@@ -67,7 +67,10 @@ def _plan(model, analysis: Analysis, ratios: dict[int, float], scores: dict[int,
     return keep
 
 
-def _channels(model, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
+def _channels(given, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
+    from edgec.compiler.passes.infer_shapes import fresh_shapes
+
+    model = fresh_shapes(given)  # the analysis needs every intermediate shape
     analysis = analyze(model)
     # The model's inputs and outputs are never pruned (image channels, class scores): spaces that
     # reach a graph output are frozen by the analysis, and inputs are no producer's channels.
@@ -84,7 +87,7 @@ def _channels(model, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
     def build(r: dict[int, float]) -> onnx.ModelProto:
         keep = _plan(model, analysis, r, scores)
         if not keep:
-            return model  # nothing removed: the very same model, bit for bit
+            return given  # nothing removed: the very same model, bit for bit
         pruned = apply_keep(model, analysis, keep)
         if opts.reconstruct and calib:
             touched = {analysis._root(s) for s in keep}
@@ -99,7 +102,7 @@ def _channels(model, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
     result = build(ratios)
     notes = []
     if opts.max_drop is not None and metric is not None and opts.ratio > 0:
-        base = metric(model)
+        base = metric(given)
         score = metric(result)
         _log(f"metric {base:.4f} -> {score:.4f} at ratio {opts.ratio}", verbose)
         if base - score > opts.max_drop:

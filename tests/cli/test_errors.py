@@ -149,3 +149,28 @@ def test_help_explains_commands():
     for cmd in ("compile", "run", "verify", "inspect", "models", "targets"):
         assert cmd in proc.stdout
     assert "--input-shape" in run_cli("compile", "--help").stdout
+
+
+def test_prune_cli_and_compile_with_prune(tmp_path):
+    from edgec.models.digits import MODEL, load_split
+
+    xtr = load_split()[0]
+    np.savez(tmp_path / "calib.npz", x=xtr[:96])
+    p = run_cli("prune", str(MODEL), "-o", str(tmp_path / "p.onnx"), "--ratio", "0.4", "--calib",
+                str(tmp_path / "calib.npz"), "--json")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["params_after"] < summary["params_before"]
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"x": xtr[:1]})[0].shape == (1, 10)
+    again = run_cli("prune", str(MODEL), "-o", str(tmp_path / "p.onnx"))
+    assert_clean_error(again, UserInputError.exit_code, "exists")
+    c = run_cli("compile", str(MODEL), "-o", str(tmp_path / "art"), "--prune", "channels:0.4", "--calib",
+                str(tmp_path / "calib.npz"), "-q")
+    assert c.returncode == 0, c.stderr
+    v = run_cli("verify", str(tmp_path / "art"), "--json")
+    assert v.returncode == 0 and json.loads(v.stdout)["passed"], v.stdout + v.stderr
+    bad = run_cli("prune", str(MODEL), "-o", str(tmp_path / "q.onnx"), "--calib", "synthetic:text_line")
+    assert_clean_error(bad, UserInputError.exit_code, "NCHW")
