@@ -99,7 +99,8 @@ def _tuning_db(target: Target, given):
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
-            tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None) -> Artifact:
+            tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
+            quantize: str | None = None) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
@@ -120,6 +121,10 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         model = derived = res.model
         _log(f"pruned: params {res.params_before:,} -> {res.params_after:,}, FLOPs {res.flops_before:,} -> "
              f"{res.flops_after:,}", verbose)
+    if quantize:
+        from edgec.optimize import quantize_model
+
+        model = derived = quantize_model(model, quantize, calib, input_shapes=input_shapes, verbose=verbose).model
     tgt = resolve(load_target(target))
     opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
                           pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
@@ -148,7 +153,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
             compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
                                             "input_samples": src.input_samples,
-                                            "passes": [str(r) for r in reports], "prune": prune},
+                                            "passes": [str(r) for r in reports], "prune": prune,
+                                            "quantize": quantize},
             source_model=src.describe(),
             versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
         )

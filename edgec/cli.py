@@ -75,18 +75,21 @@ def cli() -> None:
               help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")
 @click.option("--untuned", is_flag=True, help="ignore any tuning database, shipped ones included")
 @click.option("--prune", default=None, metavar="METHOD:AMOUNT", help="prune first: channels:0.3 or magnitude:0.5")
-@click.option("--calib", default=None, help="calibration data for --prune (see `edgec prune --help`)")
+@click.option("--quantize", type=click.Choice(["int8", "int8-weights", "fp16"]), default=None,
+              help="quantize first (int8 needs --calib); see `edgec quantize --help`")
+@click.option("--calib", default=None, help="calibration data for --prune/--quantize (see `edgec prune --help`)")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, calib, force, as_json,
-                quiet) -> None:
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, force,
+                as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
                         pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
-                        tuning_db=False if untuned else tuning_db, prune=prune, calib=calib, verbose=not quiet)
+                        tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
+                        verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return
@@ -276,6 +279,42 @@ def models_fetch(names, as_json) -> None:
     else:
         for n, p in paths.items():
             click.echo(f"{n}: {p}")
+
+
+@cli.command("quantize")
+@click.argument("model")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="quantized .onnx to write")
+@click.option("--mode", type=click.Choice(["int8", "int8-weights", "fp16"]), default="int8", show_default=True,
+              help="int8: static PTQ to QDQ (needs --calib); int8-weights / fp16: weight-only, smaller files")
+@click.option("--calib", default=None, help="calibration data: .npz/.npy, a folder, or synthetic:text_line")
+@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy"]), default="minmax", show_default=True)
+@click.option("--activations", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True)
+@click.option("--per-tensor", is_flag=True, help="one weight scale per tensor instead of per output channel")
+@click.option("--max-drop", default=None, help="accuracy budget (e.g. 1%): keep the worst layers in float until it holds")
+@click.option("--report", is_flag=True, help="print per-layer SQNR / cosine between float and int8 activations")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
+@click.option("--force", is_flag=True, help="overwrite --out")
+@click.option("--json", "as_json", is_flag=True)
+def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_drop, report, input_shape, force,
+                 as_json) -> None:
+    """Quantize MODEL to standard QDQ ONNX (ONNX Runtime runs it too) or compress its weights."""
+    from edgec.optimize import quantize_model, save_model
+
+    if Path(out).exists() and not force:
+        raise UserInputError(f"{out} exists; pass --force to overwrite it")
+    res = quantize_model(model, mode, calib, method, activations, not per_tensor, max_drop, report=report,
+                         input_shapes=_parse_shapes(input_shape), verbose=not as_json)
+    save_model(res.model, out, force)
+    if as_json:
+        _echo_json(res.summary() | {"out": str(out), "bytes": Path(out).stat().st_size})
+        return
+    click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB, {mode})")
+    if res.metric_before is not None:
+        click.echo(f"metric {res.metric_before:.4f} -> {res.metric_after:.4f}")
+    for r in res.layers:
+        click.echo(f"  {r['layer'][:48]:<48} {r['op']:<7} SQNR {r['sqnr_db']:6.1f} dB  cosine {r['cosine']:.5f}")
+    for note in res.notes:
+        click.echo(f"note: {note}")
 
 
 @cli.command("prune")

@@ -93,3 +93,25 @@ def save_model(model: onnx.ModelProto, out: Path, force: bool) -> None:
     tmp = out.with_suffix(out.suffix + ".tmp")
     onnx.save(model, tmp)
     tmp.replace(out)
+
+
+def quantize_model(model, mode: str = "int8", calib=None, method: str = "minmax", activations: str = "int8",
+                   per_channel: bool = True, max_drop=None, metric=None, report: bool = False,
+                   input_shapes: dict | None = None, verbose: bool = False):
+    """Quantize ``model`` (path, zoo name or ModelProto); returns edgec.compiler.quantize.QuantResult."""
+    from edgec.calibration import load_calibration
+    from edgec.compiler.quantize import Int8Options, quantize
+
+    cleaned, src = cleaned_onnx(model, input_shapes)
+    feeds = load_calibration(calib, input_specs(cleaned), src.zoo) if calib is not None else None
+    drop = parse_fraction(max_drop)
+    fit, held = feeds, feeds
+    if feeds and metric is None and drop is not None:
+        cut = max(1, (2 * len(feeds)) // 3)
+        fit, held = feeds[:cut], feeds[cut:] or feeds
+    if drop is not None and metric is None:
+        if not held:
+            raise UserInputError("--max-drop needs calibration data (--calib) to measure the drop on")
+        metric = agreement_metric(cleaned, held)
+    opts = Int8Options(method=method, per_channel=per_channel, activations=activations)
+    return quantize(cleaned, mode, fit, opts, drop, metric, report, verbose)
