@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Int8 accuracy on real models and data made here, float vs int8 (QDQ, run by ONNX Runtime's
+integer kernels): digits top-1, PP-OCRv4 rec character error rate on rendered text lines,
+PP-OCRv4 det IoU of binarized text maps on rendered pages, PP-OCR cls agreement.
+
+    python tools/quant_eval.py [--method minmax|percentile|entropy] [--calib 32]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _ort(model):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    s = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return lambda f: s.run(None, f)[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", default="minmax")
+    ap.add_argument("--calib", type=int, default=32)
+    ap.add_argument("--out", default=str(REPO / "bench-results" / "quant.json"))
+    a = ap.parse_args()
+    from edgec.compiler.quantize import Int8Options, quantize
+    from edgec.models import digits, fetch, ocr_eval, samples
+    from edgec.optimize import cleaned_onnx
+
+    opts = Int8Options(method=a.method)
+    rows = {}
+    m = onnx.load(digits.MODEL)
+    q = quantize(m, "int8", digits.calibration_set(128), opts).model
+    rows["digits"] = {"float_top1": digits.accuracy(_ort(m)), "int8_top1": digits.accuracy(_ort(q))}
+    print(f"[quant_eval] digits {rows['digits']}", file=sys.stderr, flush=True)
+
+    rec, _ = cleaned_onnx("ppocr-rec")
+    charset = ocr_eval.rec_charset(onnx.load(fetch("ppocr-rec", quiet=True)))
+    calib = [f for f, _ in ocr_eval.rec_dataset(a.calib, seed=900)]
+    qrec = quantize(rec, "int8", calib, opts).model
+    data = ocr_eval.rec_dataset(100)
+    rows["ppocr-rec"] = {"float_cer": ocr_eval.cer(_ort(rec), data, charset), "int8_cer": ocr_eval.cer(_ort(qrec), data, charset)}
+    print(f"[quant_eval] rec {rows['ppocr-rec']}", file=sys.stderr, flush=True)
+
+    det, _ = cleaned_onnx("ppocr-det")
+    pages = [{"x": samples.text_page((1, 3, 640, 640), seed=s)} for s in range(a.calib // 4 + 4)]
+    qdet = quantize(det, "int8", pages[4:], opts).model
+    rows["ppocr-det"] = {"iou_int8_vs_float": ocr_eval.det_iou(_ort(det), _ort(qdet), pages[:4])}
+    print(f"[quant_eval] det {rows['ppocr-det']}", file=sys.stderr, flush=True)
+
+    cls, _ = cleaned_onnx("ppocr-cls")
+    cdata = ocr_eval.cls_dataset(200)
+    qcls = quantize(cls, "int8", [f for f, _ in ocr_eval.cls_dataset(a.calib, seed=5000)], opts).model
+    rows["ppocr-cls"] = {"float_top1": ocr_eval.cls_accuracy(_ort(cls), cdata), "int8_top1": ocr_eval.cls_accuracy(_ort(qcls), cdata),
+                         "agreement": ocr_eval.agreement(_ort(cls), _ort(qcls), cdata)}
+    print(json.dumps(rows, indent=2))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
