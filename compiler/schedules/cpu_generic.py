@@ -65,6 +65,23 @@ def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
     return infos
 
 
+# Below this many loop iterations a kernel runs serially: waking the thread pool and joining it
+# costs a few microseconds, more than the work itself (PP-OCR cls and BlazeFace are full of them).
+MIN_PARALLEL_WORK = 1 << 15
+
+
+def work(sch: s_tir.Schedule, block) -> int:
+    total = 1
+    for lp in sch.get_loops(block):
+        total *= extent(sch, lp) or 1 << 20
+    return total
+
+
+def maybe_parallel(sch: s_tir.Schedule, loop, amount: int) -> None:
+    if amount >= MIN_PARALLEL_WORK:
+        sch.parallel(loop)
+
+
 def pick_vector(ext: int | None, lanes: int) -> int:
     if not ext:
         return 0
@@ -81,23 +98,25 @@ def schedule_spatial(sch: s_tir.Schedule, block, lanes: int) -> None:
     loops = sch.get_loops(block)
     if not loops:
         return
+    amount = work(sch, block)
     if _is_padding(sch, block):
         if len(loops) > 1:
-            sch.parallel(sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
+            maybe_parallel(sch, sch.fuse(*loops[:-1]) if len(loops) > 2 else loops[0], amount)
         return
     fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
     v = pick_vector(extent(sch, fused), lanes)
     if v and (extent(sch, fused) or 0) > v:
         outer, inner = sch.split(fused, [None, v])
-        sch.parallel(outer)
+        maybe_parallel(sch, outer, amount)
         sch.vectorize(inner)
     else:
-        sch.parallel(fused)
+        maybe_parallel(sch, fused, amount)
 
 
 def schedule_reduction(sch: s_tir.Schedule, block, kinds: str, lanes: int) -> tuple[object, object] | None:
     """Returns (parallel loop, reduction-start loop) for epilogues to attach to, or None."""
     loops = sch.get_loops(block)
+    amount = work(sch, block)
     s = [lp for lp, k in zip(loops, kinds) if k == "S"]
     r = [lp for lp, k in zip(loops, kinds) if k == "R"]
     if len(s) + len(r) != len(loops) or not r:
@@ -114,7 +133,7 @@ def schedule_reduction(sch: s_tir.Schedule, block, kinds: str, lanes: int) -> tu
     else:
         outer, inner_i = s, None
     par = sch.fuse(*outer) if len(outer) > 1 else outer[0]
-    sch.parallel(par)
+    maybe_parallel(sch, par, amount)
     if inner_i is not None:
         sch.vectorize(inner_i)  # before decompose: TVM refuses to vectorize over an init-less update
     init = sch.decompose_reduction(block, r[0])
