@@ -44,13 +44,21 @@ def _is_padding(sch: s_tir.Schedule, block) -> bool:
     return bool(_HAS_IF_THEN_ELSE(sch.get(block)))
 
 
+def _feeds_a_reduction(sch: s_tir.Schedule, block) -> bool:
+    from tvm.s_tir.dlight.analysis import get_sblock_info
+
+    return any("R" in get_sblock_info(sch, c).dom_kind() for c in sch.get_consumers(block))
+
+
 def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
-    """compute_inline / reverse_compute_inline everything possible except padding blocks."""
+    """compute_inline / reverse_compute_inline everything possible, except padding blocks that
+    feed a reduction (their bounds test would land in its innermost loop). Padding that feeds
+    elementwise work (BlazeFace's channel-padded residual) is inlined there."""
     changed = True
     while changed:
         changed = False
         for i, info in enumerate(infos):
-            if _is_padding(sch, info.block_rv) or not info.is_injective():
+            if not info.is_injective() or (_is_padding(sch, info.block_rv) and _feeds_a_reduction(sch, info.block_rv)):
                 continue
             for how in (sch.compute_inline, sch.reverse_compute_inline):
                 try:
@@ -207,7 +215,7 @@ class CPUGeneric(ScheduleRule):
         infos = inline_elementwise(sch, infos)
         reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
         anchor, done, chain = None, set(), set()
-        if tiled and len(reductions) == 1 and pad_innermost_spatial(sch, reductions[0].block_rv, lanes):
+        if tiled and len(reductions) == 1 and _try_pad(sch, reductions[0].block_rv, lanes):
             infos = inline_elementwise(sch, normalize_prim_func(sch))
             reductions = [i for i in infos if "R" in i.dom_kind() and "O" not in i.dom_kind()]
         if tiled and len(reductions) == 1:
@@ -235,17 +243,31 @@ class CPUGeneric(ScheduleRule):
         return sch
 
 
+def _write_shape(sch: s_tir.Schedule, block) -> tuple:
+    return tuple(int(d) for d in sch.get(block).writes[0].source.shape)
+
+
+def _try_pad(sch: s_tir.Schedule, block, lanes: int) -> bool:
+    try:
+        return pad_innermost_spatial(sch, block, lanes)
+    except Exception:  # noqa: BLE001 - pad_einsum accepts plain einsums only; not padding is fine
+        return False
+
+
 def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
     """Blocks after reduction ``red`` that may be computed inside its tile: each must read only
     function inputs and blocks already in the chain, and must not be a padding block. (A padding
     consumer moved into the tile would leave its padded region unwritten: TVM computes only the
     part that depends on the tile.)"""
     allowed = {sch.get(red.block_rv).name_hint}
+    red_shape = _write_shape(sch, red.block_rv)
     chain = []
     for info in infos[infos.index(red) + 1:]:
         producers = {sch.get(p).name_hint for p in sch.get_producers(info.block_rv)}
-        if _is_padding(sch, info.block_rv) or not info.is_injective() or not producers <= allowed \
-                or not producers:
+        # A bounds test is fine when the block covers exactly the reduction's output (an inlined
+        # residual pad); a block that writes a larger, padded buffer is not.
+        padding_grows = _is_padding(sch, info.block_rv) and _write_shape(sch, info.block_rv) != red_shape
+        if padding_grows or not info.is_injective() or not producers <= allowed or not producers:
             break
         chain.append(info)
         allowed.add(sch.get(info.block_rv).name_hint)
