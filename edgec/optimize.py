@@ -62,14 +62,12 @@ def parse_fraction(text) -> float:
         raise UserInputError(f"bad fraction {text!r}; use e.g. 1% or 0.01") from None
 
 
-def prune_model(model, method: str = "channels", ratio: float = 0.3, sparsity: float = 0.5, calib=None,
-                criterion: str = "auto", reconstruct: bool = True, max_drop=None, metric=None,
-                input_shapes: dict | None = None, scope: str = "global", verbose: bool = False):
-    """Prune ``model`` (path, zoo name or ModelProto); returns edgec.compiler.prune.PruneResult."""
+def _calibration_and_metric(cleaned: onnx.ModelProto, src, calib, max_drop, metric):
+    """(feeds to fit on, metric, drop budget). Without a user metric, --max-drop is measured as
+    top-1 agreement with the unoptimized model on the last third of the calibration data, which
+    is then not used for fitting."""
     from edgec.calibration import load_calibration
-    from edgec.compiler.prune import PruneOptions, prune
 
-    cleaned, src = cleaned_onnx(model, input_shapes)
     feeds = load_calibration(calib, input_specs(cleaned), src.zoo) if calib is not None else None
     drop = parse_fraction(max_drop)
     fit, held = feeds, feeds
@@ -80,6 +78,17 @@ def prune_model(model, method: str = "channels", ratio: float = 0.3, sparsity: f
         if not held:
             raise UserInputError("--max-drop needs calibration data (--calib) to measure the drop on")
         metric = agreement_metric(cleaned, held)
+    return fit, metric, drop
+
+
+def prune_model(model, method: str = "channels", ratio: float = 0.3, sparsity: float = 0.5, calib=None,
+                criterion: str = "auto", reconstruct: bool = True, max_drop=None, metric=None,
+                input_shapes: dict | None = None, scope: str = "global", verbose: bool = False):
+    """Prune ``model`` (path, zoo name or ModelProto); returns edgec.compiler.prune.PruneResult."""
+    from edgec.compiler.prune import PruneOptions, prune
+
+    cleaned, src = cleaned_onnx(model, input_shapes)
+    fit, metric, drop = _calibration_and_metric(cleaned, src, calib, max_drop, metric)
     opts = PruneOptions(method=method, ratio=ratio, sparsity=sparsity, scope=scope, criterion=criterion,
                         reconstruct=reconstruct, max_drop=drop)
     return prune(cleaned, opts, calib=fit, metric=metric, verbose=verbose)
@@ -99,19 +108,9 @@ def quantize_model(model, mode: str = "int8", calib=None, method: str = "minmax"
                    per_channel: bool = True, max_drop=None, metric=None, report: bool = False,
                    input_shapes: dict | None = None, verbose: bool = False):
     """Quantize ``model`` (path, zoo name or ModelProto); returns edgec.compiler.quantize.QuantResult."""
-    from edgec.calibration import load_calibration
     from edgec.compiler.quantize import Int8Options, quantize
 
     cleaned, src = cleaned_onnx(model, input_shapes)
-    feeds = load_calibration(calib, input_specs(cleaned), src.zoo) if calib is not None else None
-    drop = parse_fraction(max_drop)
-    fit, held = feeds, feeds
-    if feeds and metric is None and drop is not None:
-        cut = max(1, (2 * len(feeds)) // 3)
-        fit, held = feeds[:cut], feeds[cut:] or feeds
-    if drop is not None and metric is None:
-        if not held:
-            raise UserInputError("--max-drop needs calibration data (--calib) to measure the drop on")
-        metric = agreement_metric(cleaned, held)
+    fit, metric, drop = _calibration_and_metric(cleaned, src, calib, max_drop, metric)
     opts = Int8Options(method=method, per_channel=per_channel, activations=activations)
     return quantize(cleaned, mode, fit, opts, drop, metric, report, verbose)

@@ -58,13 +58,26 @@ def _log(msg: str, verbose: bool) -> None:
 def _plan(model, analysis: Analysis, ratios: dict[int, float], scores: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     keep = {}
     for sp in analysis.prunable():
-        r = ratios.get(sp.id, 0.0)
-        n_drop = min(int(round(r * sp.size)), sp.size - 1)
-        if n_drop <= 0:
+        n_keep = kept_channels(sp.size, ratios.get(sp.id, 0.0))
+        if n_keep >= sp.size:
             continue
         order = np.argsort(-scores[sp.id], kind="stable")
-        keep[sp.id] = np.sort(order[: sp.size - n_drop])
+        keep[sp.id] = np.sort(order[:n_keep])
     return keep
+
+
+def kept_channels(size: int, ratio: float) -> int:
+    """Channels left after removing ``ratio`` of ``size``, rounded to a multiple of 4 (8 from 64
+    channels up) so the pruned layers still fill whole vectors: 11 of 16 channels would run no
+    faster than 16 (measured on PP-OCR cls), 12 does."""
+    if ratio <= 0:
+        return size
+    align = 8 if size >= 64 else 4
+    want = size * (1 - ratio)
+    if size <= align:
+        return max(1, int(round(want)))
+    n = int(align * max(1, round(want / align)))
+    return min(size, n)
 
 
 def _channels(given, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
@@ -120,7 +133,7 @@ def _channels(given, opts: PruneOptions, calib, metric, verbose) -> PruneResult:
                 _log(notes[-1] + f"; metric now {score:.4f}", verbose)
     layers = []
     for s in analysis.prunable():
-        kept = s.size - min(int(round(ratios.get(s.id, 0.0) * s.size)), s.size - 1) if ratios.get(s.id) else s.size
+        kept = kept_channels(s.size, ratios.get(s.id, 0.0))
         layers.append({"space": s.id, "producers": [n.name or n.output[0] for n in s.sources],
                        "channels_before": s.size, "channels_after": int(kept)})
     frozen = sorted({analysis.space_of(sid).frozen for sid in analysis.spaces if analysis.space_of(sid).frozen})

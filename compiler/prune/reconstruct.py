@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import numpy_helper
 
+from edgec.compiler.ort_capture import capture
 from edgec.compiler.passes.graph_utils import copy_model
 from edgec.compiler.prune.spaces import _attr
 
@@ -16,16 +16,7 @@ MAX_ROWS = 12000
 
 
 def _capture(model: onnx.ModelProto, names: list[str], calib: list[dict]) -> dict[str, np.ndarray]:
-    m = copy_model(model)
-    have = {o.name for o in m.graph.output}
-    for n in names:
-        if n not in have:
-            m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    got = [sess.run(names, f) for f in calib]
-    return {n: np.concatenate([g[i] for g in got]) for i, n in enumerate(names)}
+    return {n: np.concatenate(v) for n, v in capture(model, names, calib).items()}
 
 
 def _patches(x: np.ndarray, node: onnx.NodeProto, kh: int, kw: int, rows: np.ndarray) -> np.ndarray:

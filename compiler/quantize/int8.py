@@ -57,6 +57,19 @@ class _Reader:
         self.i = 0
 
 
+def _at_least_opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Per-channel QDQ needs DequantizeLinear's axis attribute (opset 13); PP-OCR exports are 11/12."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    if opset >= 13:
+        return model
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(model, 13)
+    except Exception as e:  # noqa: BLE001 - the converter raises assorted errors
+        raise UserInputError(f"int8 needs opset >= 13 and converting this opset-{opset} model failed: {e}") from None
+
+
 def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, verbose: bool = False) -> onnx.ModelProto:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -70,6 +83,8 @@ def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, 
     extra = {"ActivationSymmetric": opts.activations == "int8", "WeightSymmetric": True,
              "CalibPercentile": opts.percentile, "CalibTensorRangeSymmetric": opts.activations == "int8"}
     import logging
+
+    model = _at_least_opset_13(model)
 
     logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer warns through the root logger
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd

@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.ort_capture import capture
 
 LAYER_OPS = ("Conv", "MatMul", "Gemm")
-
-
-def _capture(model: onnx.ModelProto, names: list[str], feeds: list[dict]) -> dict[str, list[np.ndarray]]:
-    m = copy_model(model)
-    have = {o.name for o in m.graph.output}
-    for n in names:
-        if n not in have:
-            m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor observable
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    out = {n: [] for n in names}
-    for f in feeds:
-        for n, v in zip(names, sess.run(names, f)):
-            out[n].append(v)
-    return out
 
 
 def layer_report(float_model: onnx.ModelProto, quant_model: onnx.ModelProto, feeds: list[dict]) -> list[dict]:
@@ -34,7 +16,7 @@ def layer_report(float_model: onnx.ModelProto, quant_model: onnx.ModelProto, fee
     qnames = {o for n in quant_model.graph.node for o in n.output}
     layers = [layer for layer in layers if layer[2] in qnames]
     names = [t for _, _, t in layers]
-    ref, got = _capture(float_model, names, feeds), _capture(quant_model, names, feeds)
+    ref, got = capture(float_model, names, feeds, optimize=False), capture(quant_model, names, feeds, optimize=False)
     rows = []
     for name, op, t in layers:
         a = np.concatenate([x.ravel() for x in ref[t]]).astype(np.float64)
