@@ -61,7 +61,7 @@ def load_calibration(source, inputs: list[TensorSpec], zoo: str = "", limit: int
         kind = s.split(":", 1)[1]
         if kind not in SAMPLES:
             raise UserInputError(f"unknown synthetic calibration set {kind!r}; known: {sorted(SAMPLES)}")
-        n = min(limit, 64)
+        n = min(limit, 256)
         if any(len(i.shape) != 4 or i.shape[1] != 3 for i in inputs):
             raise UserInputError(f"synthetic:{kind} renders NCHW RGB images; this model's inputs are "
                                  + ", ".join(f"{i.name}{list(i.shape)}" for i in inputs))
