@@ -124,10 +124,19 @@ def _rpc(art, feeds: dict, runs: int, rpc: str | None, tracker: str | None, key:
             raise UserInputError(f"expected HOST:PORT, got {hp!r}")
         return host, int(port)
 
-    if tracker:
-        remote = tvm_rpc.connect_tracker(*split(tracker)).request(key, session_timeout=600)
-    else:
-        remote = tvm_rpc.connect(*split(rpc), key=key, session_timeout=600)
+    from edgec.errors import EdgecError
+
+    try:
+        if tracker:
+            remote = tvm_rpc.connect_tracker(*split(tracker)).request(key, session_timeout=600)
+        else:
+            remote = tvm_rpc.connect(*split(rpc), key=key, session_timeout=600)
+    except UserInputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - TVM raises InternalError/TVMError for socket failures
+        raise EdgecError(f"cannot reach the RPC {'tracker' if tracker else 'server'} at {tracker or rpc}: "
+                         f"{str(e).strip().splitlines()[-1][:200]}",
+                         hint="start ./edgec-rpc-server --port PORT in the device bundle, and check the address") from None
     remote.upload(str(art.library))
     lib = remote.load_module(art.manifest.library)
     dev = remote.cpu()

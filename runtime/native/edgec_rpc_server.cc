@@ -1,5 +1,5 @@
 // edgec-rpc-server: a TVM RPC server with no Python, for timing edgec models on a device.
-//   edgec-rpc-server [--host 0.0.0.0] [--port 9090] [--key edgec] [--once]
+//   edgec-rpc-server [--host 0.0.0.0] [--port 9090] [--key edgec] [--threads N] [--once]
 // It speaks TVM's RPC handshake, then hands the socket to libtvm_runtime's rpc.ServerLoop.
 // Uploaded files live in a private temporary folder, removed on exit.
 #include <arpa/inet.h>
@@ -78,10 +78,15 @@ int main(int argc, char** argv) {
     else if (a == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
     else if (a == "--key" && i + 1 < argc) key = argv[++i];
     else if (a == "--once") once = true;
+    else if (a == "--threads" && i + 1 < argc) setenv("TVM_NUM_THREADS", argv[++i], 1);
     else {
-      std::fprintf(stderr, "usage: edgec-rpc-server [--host H] [--port P] [--key K] [--once]\n");
+      std::fprintf(stderr, "usage: edgec-rpc-server [--host H] [--port P] [--key K] [--threads N] [--once]\n");
       return 2;
     }
+  }
+  // TVM would take half the online CPUs (it assumes hyper-threading); boards have none.
+  if (!std::getenv("TVM_NUM_THREADS")) {
+    setenv("TVM_NUM_THREADS", std::to_string(sysconf(_SC_NPROCESSORS_ONLN)).c_str(), 1);
   }
   char tmpl[] = "/tmp/edgec-rpc-XXXXXX";
   if (!mkdtemp(tmpl)) {
