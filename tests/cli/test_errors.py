@@ -174,3 +174,18 @@ def test_prune_cli_and_compile_with_prune(tmp_path):
     assert v.returncode == 0 and json.loads(v.stdout)["passed"], v.stdout + v.stderr
     bad = run_cli("prune", str(MODEL), "-o", str(tmp_path / "q.onnx"), "--calib", "synthetic:text_line")
     assert_clean_error(bad, UserInputError.exit_code, "NCHW")
+
+
+def test_compile_chains_prune_then_quantize(tmp_path):
+    from edgec.models.digits import MODEL, load_split
+
+    np.savez(tmp_path / "calib.npz", x=load_split()[0][:96])
+    c = run_cli("compile", str(MODEL), "-o", str(tmp_path / "art"), "--prune", "channels:0.3", "--quantize", "int8",
+                "--calib", str(tmp_path / "calib.npz"), "--json", "-q")
+    assert c.returncode == 0, c.stderr
+    opts = json.loads(c.stdout)["compile_options"]
+    assert opts["prune"] == "channels:0.3" and opts["quantize"] == "int8"
+    src = onnx.load(tmp_path / "art" / "source.onnx")
+    assert any(n.op_type == "QuantizeLinear" for n in src.graph.node)
+    v = run_cli("verify", str(tmp_path / "art"), "--tolerance", "1e-3", "--json")
+    assert v.returncode == 0, v.stdout + v.stderr
