@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 
 from edgec.errors import UserInputError
@@ -98,7 +96,3 @@ def load_calibration(source, inputs: list[TensorSpec], zoo: str = "", limit: int
     n = min(len(v) for v in per_input.values())
     return [{k: v[j].astype(next(i.dtype for i in inputs if i.name == k)) for k, v in per_input.items()}
             for j in range(min(n, limit))]
-
-
-def iter_batches(feeds: Iterable[dict]) -> Iterable[dict]:
-    yield from feeds

@@ -51,3 +51,13 @@ class LiteRTRef:
 
 def reference_for(fmt: str, data: bytes, threads: int = 0):
     return OnnxRuntimeRef(data, threads) if fmt == "onnx" else LiteRTRef(data, threads)
+
+
+def ort_runner(model):
+    """``run(feeds) -> first output`` for an onnx.ModelProto on ONNX Runtime's CPU provider."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return lambda feeds: sess.run(None, feeds)[0]

@@ -11,7 +11,6 @@ import argparse
 import time
 from collections import defaultdict
 
-import numpy as np
 
 
 def profile(path: str, runs: int = 5) -> list[tuple[str, float, int]]:

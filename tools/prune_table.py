@@ -15,18 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import onnx
-import onnxruntime as ort
+from edgec.reference import ort_runner as _ort
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _ort(model):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    s = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return lambda f: s.run(None, f)[0]
 
 
 def setup(name: str):

@@ -13,16 +13,9 @@ import sys
 from pathlib import Path
 
 import onnx
-import onnxruntime as ort
+from edgec.reference import ort_runner as _ort
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _ort(model):
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    s = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return lambda f: s.run(None, f)[0]
 
 
 def main() -> None:

@@ -5,8 +5,6 @@ is a pass pipeline; see edgec.compiler.passes.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 from google.protobuf.message import DecodeError
 
@@ -62,7 +60,3 @@ def onnx_to_relax(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...
     except Exception as e:  # TVM converters raise assorted types; the message is what matters
         msg = str(e).strip().splitlines()
         raise ModelFormatError(f"TVM's ONNX importer failed: {msg[-1] if msg else type(e).__name__}") from None
-
-
-def load_onnx_file(path: Path, data: bytes) -> onnx.ModelProto:
-    return parse_onnx(data, str(path))

@@ -175,8 +175,6 @@ def analyze(model: onnx.ModelProto) -> Analysis:
             rank = len(shapes.get(out, [2]))
             assign(out, Segments([(new_space(nout, node), nout)]), rank - 1)
         elif op in UNARY or op in POOL or op == "BatchNormalization":
-            if op == "PRelu" and ins[1] in inits:
-                pass
             if act:
                 x = act[0]
                 if op == "BatchNormalization" or op == "PRelu":

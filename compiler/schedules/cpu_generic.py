@@ -186,7 +186,6 @@ class CPUGeneric(ScheduleRule):
         for info in infos:
             kinds = info.dom_kind()
             loops = sch.get_loops(info.block_rv)
-            lead = [lp for lp, k in zip(loops, kinds) if k == "S"]
             n = 0
             for k in kinds:
                 if k != "S":
@@ -194,7 +193,6 @@ class CPUGeneric(ScheduleRule):
                 n += 1
             if n:
                 sch.parallel(sch.fuse(*loops[:n]) if n > 1 else loops[0])
-            del lead
         return sch
 
     def _full(self, func: tirx.PrimFunc, target: Target):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import tvm
-from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 

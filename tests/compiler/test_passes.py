@@ -1,6 +1,5 @@
 """Each graph pass on a model built in code: op counts change as promised, numerics do not."""
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper

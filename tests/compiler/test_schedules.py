@@ -3,7 +3,6 @@
 softmax/layernorm, and padding consumers after a reduction. Each also checks that the fast
 (register-tiled) path really ran, so a silent fallback cannot pass as success."""
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
