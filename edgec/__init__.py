@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 from edgec.errors import EdgecError  # noqa: E402
 
-__all__ = ["EdgecError", "__version__", "compile", "inspect", "load", "models", "verify"]
+__all__ = ["EdgecError", "__version__", "bench", "compile", "inspect", "load", "models", "package", "prune", "quantize",
+           "tune", "verify"]
 
 
 def compile(model, target="host", out="out", **kwargs):  # noqa: A001 - the verb users expect
@@ -45,6 +46,44 @@ def inspect(path_or_model, **kwargs) -> dict:
     from edgec.inspection import inspect as _inspect
 
     return _inspect(path_or_model, **kwargs)
+
+
+def prune(model, **kwargs):
+    """Prune an ONNX model (path, zoo name or ModelProto): method="channels"|"magnitude", ratio=,
+    sparsity=, calib=, criterion=, reconstruct=, max_drop=, metric=. Returns a PruneResult whose
+    .model is an onnx.ModelProto. Same options as `edgec prune`."""
+    from edgec.optimize import prune_model
+
+    return prune_model(model, **kwargs)
+
+
+def quantize(model, mode: str = "int8", **kwargs):
+    """Quantize an ONNX model: mode="int8"|"int8-weights"|"fp16", calib=, method=, activations=,
+    max_drop=, metric=, report=. Returns a QuantResult (.model, .layers, .kept_float)."""
+    from edgec.optimize import quantize_model
+
+    return quantize_model(model, mode, **kwargs)
+
+
+def tune(model, target="host", db="tuning.json", budget_s: float = 1200, **kwargs):
+    """Tune schedule knobs per kernel within ``budget_s`` seconds; returns the TuningDB."""
+    from edgec.compiler.tuning import tune as _tune
+
+    return _tune(model, target, db, budget_s, **kwargs)
+
+
+def package(artifact, out, **kwargs):
+    """Write a self-contained device bundle for an artifact; returns a Bundle (path, bytes, runner)."""
+    from edgec.package import package as _package
+
+    return _package(artifact, out, **kwargs)
+
+
+def bench(model, targets=("host",), **kwargs):
+    """Compile for each target and measure latency (native, RPC or emulated); list of TargetResult."""
+    from edgec.benchmark import bench_targets
+
+    return bench_targets(model, list(targets), **kwargs)
 
 
 def __getattr__(name: str):
