@@ -8,6 +8,8 @@ accuracy guard that keeps the most damaged layers in float.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -90,8 +92,10 @@ def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, 
     with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd
         out, src = Path(tmp) / "q.onnx", Path(tmp) / "float.onnx"
         onnx.save(model, src)  # by path: given a ModelProto, ORT rewrites its initializers as external data
-        quantize_static(src, out, _Reader(calib, verbose), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
-                        activation_type=act, weight_type=QuantType.QInt8, nodes_to_exclude=list(opts.exclude),
-                        op_types_to_quantize=QUANTIZED_OPS, calibrate_method=method, extra_options=extra,
-                        calibration_providers=["CPUExecutionProvider"])
+        # ORT's calibrators print progress to stdout: keep stdout for --json, send it to stderr.
+        with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
+            quantize_static(src, out, _Reader(calib, verbose), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
+                            activation_type=act, weight_type=QuantType.QInt8, nodes_to_exclude=list(opts.exclude),
+                            op_types_to_quantize=QUANTIZED_OPS, calibrate_method=method, extra_options=extra,
+                            calibration_providers=["CPUExecutionProvider"])
         return onnx.load(out, load_external_data=True)

@@ -189,3 +189,14 @@ def test_compile_chains_prune_then_quantize(tmp_path):
     assert any(n.op_type == "QuantizeLinear" for n in src.graph.node)
     v = run_cli("verify", str(tmp_path / "art"), "--tolerance", "1e-3", "--json")
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_quantize_cli_json_is_clean(tmp_path):
+    from edgec.models.digits import MODEL, load_split
+
+    np.savez(tmp_path / "calib.npz", x=load_split()[0][:64])
+    q = run_cli("quantize", str(MODEL), "-o", str(tmp_path / "q.onnx"), "--calib", str(tmp_path / "calib.npz"),
+                "--method", "percentile", "--report", "--json")
+    assert q.returncode == 0, q.stderr
+    out = json.loads(q.stdout)  # nothing but the JSON object on stdout
+    assert out["mode"] == "int8" and len(out["layers"]) == 3 and out["bytes"] < 0.35 * MODEL.stat().st_size
