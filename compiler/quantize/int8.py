@@ -20,8 +20,9 @@ import onnx
 from edgec.errors import UserInputError
 
 METHODS = ("minmax", "percentile", "entropy")
-QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool",
-                 "Concat", "Relu", "Clip", "Sigmoid", "HardSigmoid", "Softmax", "Resize"]
+# Only the compute-heavy ops: quantizing elementwise/normalisation/attention ops too took PP-OCR
+# rec (SVTR) from CER 0.075 to 0.97; with these three it is 0.084.
+QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
 
 
 @dataclass
