@@ -74,7 +74,7 @@ def tune(model, target="host", db="tuning.json", budget_s: float = 1200, **kwarg
 
 def package(artifact, out, **kwargs):
     """Write a self-contained device bundle for an artifact; returns a Bundle (path, bytes, runner)."""
-    from edgec.package import package as _package
+    from edgec.bundle import package as _package
 
     return _package(artifact, out, **kwargs)
 

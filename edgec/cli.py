@@ -406,7 +406,7 @@ def package_cmd(artifact, out, force, as_json) -> None:
     """Write a self-contained device folder (model, TVM runtime libraries, native runner, README).
 
     The folder runs on the device with no Python: see its README.txt for the command."""
-    from edgec.package import package
+    from edgec.bundle import package
 
     b = package(artifact, out, force=force, quiet=as_json)
     if as_json:

@@ -35,7 +35,7 @@ def _emulator(art: Artifact) -> list[str]:
 def bundle_for(art: Artifact, quiet: bool = True) -> Path:
     """The artifact's device bundle, built once and cached by the manifest's hash."""
     from edgec.models import cache_dir
-    from edgec.package import package
+    from edgec.bundle import package
 
     key = hashlib.sha256((art.path / "manifest.json").read_bytes()).hexdigest()[:16]
     out = cache_dir() / "bundles" / key

@@ -67,7 +67,7 @@ def test_missing_cross_toolchain_names_the_package(tmp_path):
 
 
 def test_host_bundle_runs_without_python(tmp_path):
-    from edgec.package import package
+    from edgec.bundle import package
 
     model = tiny_mlp()
     art = edgec.compile(model, out=tmp_path / "art")
