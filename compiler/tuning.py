@@ -155,20 +155,21 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
     todo = []
     for name, func in kernels:
         key = workload_key(func)
-        if key in db.records or not _candidates(func, lanes):
+        candidates = [] if key in db.records else _candidates(func, lanes)
+        if not candidates:
             continue
         try:
-            todo.append((_time_kernel(func, tvm_target, None), name, func, key))
+            todo.append((_time_kernel(func, tvm_target, None), name, func, key, candidates))
         except Exception:  # noqa: BLE001 - kernels our template cannot take are left alone
             continue
     todo.sort(key=lambda t: -t[0])  # heaviest first: the budget goes where the time is
     _progress(verbose, f"{len(todo)} kernels to tune ({len(kernels)} in the model, {len(db.records)} already in the database)")
-    for n, (default_us, name, func, key) in enumerate(todo, 1):
+    for n, (default_us, name, func, key, candidates) in enumerate(todo, 1):
         if time.monotonic() > deadline:
             _progress(verbose, "budget spent; stopping (rerun to continue where this left off)")
             break
         best, best_us = None, default_us
-        for knobs in _candidates(func, lanes):
+        for knobs in candidates:
             if time.monotonic() > deadline:
                 break
             try:
