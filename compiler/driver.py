@@ -96,6 +96,27 @@ def _tuning_db(target: Target, given):
     return (TuningDB.load(path), path) if path else (None, None)
 
 
+def _lower_int8(mod, tgt: Target, schedule: str):
+    """QDQ conv/matmul -> integer kernels when the target has a dot-product instruction."""
+    from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
+    from edgec.compiler.tvm_target import to_tvm
+
+    if tgt.kind != "llvm" or schedule == "none":
+        return None
+    isa = dot_isa(to_tvm(tgt))
+    if isa is None or not _has_qdq(mod):
+        return None
+    stats = Int8Stats()
+    return lower_int8(mod, isa, stats), stats
+
+
+def _has_qdq(mod) -> bool:
+    from tvm import relax
+
+    return any(getattr(getattr(v, "op", None), "name", "") == "relax.dequantize"
+               for v in relax.analysis.get_var2val(mod["main"]).values())
+
+
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
@@ -143,6 +164,10 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         if derived is not None:
             (staging / "source.onnx").write_bytes(src.data)
         stats: dict = {}
+        int8 = _lower_int8(mod, tgt, schedule)
+        if int8 is not None:
+            mod, int8_stats = int8
+            _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
         db, db_path = _tuning_db(tgt, tuning_db)
         knobs_for = db.knobs_for if db else None
         lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats, knobs_for))
@@ -160,6 +185,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         )
         manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
         manifest.compile_options["schedule_stats"] = stats
+        if int8 is not None:
+            manifest.compile_options["int8"] = int8[1].as_dict()
         manifest.compile_options["tuning_db"] = str(db_path) if db_path else None
         write_manifest(staging, manifest)
         if out.exists():

@@ -1,0 +1,210 @@
+"""Integer conv2d / matmul kernels: int8 x int8 -> int32 on the target's dot-product instruction.
+
+One kernel covers conv2d (any kernel size, stride, padding, dilation; groups=1) and matmul (a 1x1
+"conv" over rows, channels last). Two stages in one PrimFunc:
+  pack  quantized activations -> [N, Hp, Wp, C4*4] in the instruction's operand dtype, spatially
+        padded with the zero point, channels padded to 4 (4 consecutive channels = 1 broadcast)
+  tile  per (row, U output pixels, V x L output channels): U*V int32 vector accumulators in
+        registers; each step broadcasts 4 activation bytes and multiplies them with 4 packed
+        weight bytes per lane (vpdpbusd / sdot); then the epilogue writes
+        float = (acc - corr[o]) * scale[o] + bias[o]  (zero-point correction in int32, then dequantize and
+        bias in one multiply-add) NCHW (conv) or channels-last (matmul).
+Weights are packed at compile time to [O/L, KH, KW, C/4, L, 4], so each instruction's vector
+operand is one contiguous 64-byte (VNNI) or 16-byte (sdot) load.
+
+Why our own kernel: TVM 0.27 imports QDQ models as float compute between quantize/dequantize (no
+speed-up) and has no int8 CPU schedule for Relax; its tensorize segfaults in this wheel, so the
+loop nest is written directly in TVMScript with the instruction as an LLVM intrinsic call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tvm import tirx
+from tvm.script import tirx as T
+
+from edgec.compiler.int8.isa import DotISA
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    kh: int = 1
+    kw: int = 1
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    dilation: tuple[int, int] = (1, 1)
+    in_layout: str = "NCHW"   # or "NHWC" (matmul rows)
+    out_layout: str = "NCHW"  # or "NHWC"
+    x_dtype: str = "int8"
+    x_zp: int = 0
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.stride, self.dilation, self.pad
+        return ((self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1,
+                (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return (self.n, self.c, self.h, self.w) if self.in_layout == "NCHW" else (self.n, self.h, self.w, self.c)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        oh, ow = self.out_hw
+        return (self.n, self.o, oh, ow) if self.out_layout == "NCHW" else (self.n, oh, ow, self.o)
+
+    @property
+    def macs(self) -> int:
+        oh, ow = self.out_hw
+        return self.n * oh * ow * self.o * self.c * self.kh * self.kw
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def act_zero_point(spec: ConvSpec, isa: DotISA) -> int:
+    """The activations' zero point after conversion to the instruction's operand dtype."""
+    return spec.x_zp + _act_shift(spec, isa)
+
+
+def _act_shift(spec: ConvSpec, isa: DotISA) -> int:
+    return {("uint8", "int8"): 128, ("int8", "uint8"): -128}.get((isa.act_dtype, spec.x_dtype), 0)
+
+
+def pack_weights(w_q: np.ndarray, isa: DotISA) -> np.ndarray:
+    """int8 OIHW weights -> [O/L, KH, KW, C/4, L, 4], zero-padded."""
+    o, c, kh, kw = w_q.shape
+    L, mo, c4 = isa.lanes, _ceil(o, isa.lanes), _ceil(c, 4)
+    full = np.zeros((mo * L, c4 * 4, kh, kw), np.int8)
+    full[:o, :c] = w_q
+    return np.ascontiguousarray(full.reshape(mo, L, c4, 4, kh, kw).transpose(0, 4, 5, 2, 1, 3))
+
+
+def epilogue_constants(w_q: np.ndarray, w_scale, x_scale: float, bias, spec: ConvSpec,
+                       isa: DotISA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """out = (acc - corr) * scale + bias. acc sums (x + zp) * w, so corr = zp * sum(w) is removed
+    in int32 first: exact, where folding it into a float offset would cancel large terms."""
+    o = w_q.shape[0]
+    scale = np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (o,)) * float(x_scale)
+    corr = act_zero_point(spec, isa) * w_q.reshape(o, -1).astype(np.int64).sum(1)
+    b = np.zeros(o) if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (o,))
+    return scale.astype(np.float32), corr.astype(np.int32), b.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Tile:
+    u: int  # output pixels per tile
+    v: int  # channel vectors (of isa.lanes) per tile
+
+
+def choose_tile(spec: ConvSpec, isa: DotISA) -> Tile:
+    """Most accumulators that fit the registers (U*V + V <= max_tile), U dividing the width if it can."""
+    mo = _ceil(spec.o, isa.lanes)
+    v = max(d for d in range(1, 5) if mo % d == 0)
+    u_max = max(1, min(12, isa.max_tile // v - 1))
+    ow = spec.out_hw[1]
+    exact = [u for u in range(u_max, 3, -1) if ow % u == 0]
+    return Tile(exact[0] if exact else min(u_max, ow), v)
+
+
+def _dot(isa: DotISA):
+    """acc (int32 x L) += 4-byte activation broadcast . 4 weight bytes per lane."""
+    nbytes = 4 * isa.lanes
+
+    def dot(acc, act4, wvec):
+        a = T.reinterpret("int8x%d" % nbytes, T.broadcast(T.reinterpret("int32", act4), isa.lanes))
+        return T.call_llvm_pure_intrin("int32x%d" % isa.lanes, isa.llvm_intrin, acc, a, wvec)
+
+    return dot
+
+
+def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None) -> tirx.PrimFunc:
+    """PrimFunc(x, w_packed, scale, corr, bias, out), already scheduled."""
+    L, ad = isa.lanes, isa.act_dtype
+    t = tile or choose_tile(spec, isa)
+    U, V = t.u, t.v
+    N, C, H, W, O, KH, KW = spec.n, spec.c, spec.h, spec.w, spec.o, spec.kh, spec.kw
+    (SH, SW), (DH, DW), (PT, PL, _, _) = spec.stride, spec.dilation, spec.pad
+    OH, OW = spec.out_hw
+    XO, C4, MO = _ceil(OW, U), _ceil(C, 4), _ceil(O, L)
+    HP, WP = (OH - 1) * SH + (KH - 1) * DH + 1, (XO * U - 1) * SW + (KW - 1) * DW + 1
+    ZP, SHIFT = act_zero_point(spec, isa), _act_shift(spec, isa)
+    NCHW_IN, NCHW_OUT = spec.in_layout == "NCHW", spec.out_layout == "NCHW"
+    FULL_W, FULL_O = OW % U == 0, O % L == 0
+    dot = _dot(isa)
+    wvec = "int8x%d" % (4 * L)
+
+    @T.prim_func
+    def main(x: T.Buffer(spec.in_shape, spec.x_dtype), w: T.Buffer((MO, KH, KW, C4, L, 4), "int8"),
+             scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"), bias: T.Buffer((O,), "float32"),
+             out: T.Buffer(spec.out_shape, "float32")):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        xp = T.alloc_buffer((N, HP, WP, C4 * 4), ad)
+        for by in T.parallel(N * HP):
+            for xx in range(WP):
+                for cc in range(C4 * 4):
+                    iy = by % HP - PT
+                    ix = xx - PL
+                    if 0 <= iy and iy < H and 0 <= ix and ix < W and cc < C:
+                        if NCHW_IN:
+                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, T.Cast("int32", x[by // HP, cc, iy, ix]) + SHIFT)
+                        else:
+                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, T.Cast("int32", x[by // HP, iy, ix, cc]) + SHIFT)
+                    else:
+                        xp[by // HP, by % HP, xx, cc] = T.Cast(ad, ZP)
+        for task in T.parallel(N * OH * XO):
+            b = task // (OH * XO)
+            y = task // XO % OH
+            x0 = task % XO * U
+            for mo in range(MO // V):
+                acc = T.alloc_buffer((U, V, L), "int32", scope="local")
+                for u in T.unroll(U):
+                    for v in T.unroll(V):
+                        acc[u, v, T.ramp(0, 1, L)] = T.broadcast(T.int32(0), L)
+                for kh in range(KH):
+                    for kw in range(KW):
+                        for c4 in range(C4):
+                            for u in T.unroll(U):
+                                for v in T.unroll(V):
+                                    acc[u, v, T.ramp(0, 1, L)] = dot(
+                                        acc[u, v, T.ramp(0, 1, L)],
+                                        xp.vload([b, y * SH + kh * DH, (x0 + u) * SW + kw * DW, c4 * 4], ad + "x4"),
+                                        w.vload([mo * V + v, kh, kw, c4, 0, 0], wvec))
+                if NCHW_OUT:
+                    for v in T.unroll(V):
+                        for l in range(L):
+                            if FULL_O or (mo * V + v) * L + l < O:
+                                if FULL_W or x0 + U <= OW:
+                                    for u in T.vectorized(U):
+                                        out[b, (mo * V + v) * L + l, y, x0 + u] = (
+                                            T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                            * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+                                else:
+                                    for u in range(U):
+                                        if x0 + u < OW:
+                                            out[b, (mo * V + v) * L + l, y, x0 + u] = (
+                                                T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                                * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+                else:
+                    for u in range(U):
+                        if FULL_W or x0 + u < OW:
+                            for v in T.unroll(V):
+                                if FULL_O or (mo * V + v) * L + L <= O:
+                                    out[b, y, x0 + u, T.ramp((mo * V + v) * L, 1, L)] = (
+                                        T.Cast("float32x%d" % L, acc[u, v, T.ramp(0, 1, L)] - corr[T.ramp((mo * V + v) * L, 1, L)])
+                                        * scale[T.ramp((mo * V + v) * L, 1, L)] + bias[T.ramp((mo * V + v) * L, 1, L)])
+                                else:
+                                    for l in range(L):
+                                        if (mo * V + v) * L + l < O:
+                                            out[b, y, x0 + u, (mo * V + v) * L + l] = (
+                                                T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                                * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+
+    return main

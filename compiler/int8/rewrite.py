@@ -1,0 +1,245 @@
+"""Relax rewrite: QDQ conv2d / matmul -> one integer kernel each.
+
+TVM imports a QDQ model as float compute between quantize and dequantize:
+    y = conv2d(dequantize(xq, sx, zx), dequantize(Wq, sw, 0))  [+ bias]
+This pass replaces each such conv2d (groups=1, NCHW) or matmul with a constant right-hand side by
+call_tir into edgec's int8 kernel (kernels.py): it reads xq itself (int8/uint8, 1 byte per value,
+no float copy), keeps the weights as packed int8 constants, and folds dequantization, the zero
+point and a constant bias into the epilogue. Layers it cannot take stay float (dequantized
+weights are constant-folded by TVM later) - the static half of the speed guard: depthwise and
+grouped convs have no dot-product reduction, and tiny reductions are faster in float.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.ir.expr import Constant
+from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
+
+from edgec.compiler.int8.isa import DotISA
+from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
+
+MIN_REDUCTION = 16  # C*KH*KW below this: pack + epilogue cost more than the dot products save
+
+
+@dataclass
+class Int8Stats:
+    """What the rewrite did, for the manifest and --verbose."""
+
+    int8_layers: int = 0
+    int8_macs: int = 0
+    float_layers: dict[str, int] = field(default_factory=dict)  # reason -> count
+    weight_bytes: int = 0
+
+    def skip(self, reason: str) -> None:
+        self.float_layers[reason] = self.float_layers.get(reason, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"int8_layers": self.int8_layers, "int8_macs": self.int8_macs,
+                "float_layers": dict(self.float_layers), "int8_weight_bytes": self.weight_bytes}
+
+
+def _const(expr: Expr, var2val: dict) -> np.ndarray | None:
+    """Evaluate a constant subgraph (constants, reshape, dequantize) to numpy, else None."""
+    while isinstance(expr, Var) and expr in var2val:
+        expr = var2val[expr]
+    if isinstance(expr, Constant):
+        return expr.value.numpy()
+    if not isinstance(expr, Call) or not isinstance(expr.op, tvm.ir.Op):
+        return None
+    name = expr.op.name
+    if name == "relax.reshape":
+        v = _const(expr.args[0], var2val)
+        shape = expr.args[1]
+        if v is None or not isinstance(shape, relax.ShapeExpr):
+            return None
+        return v.reshape([int(d) for d in shape.values])
+    if name == "relax.dequantize":
+        q, s, z = (_const(a, var2val) for a in expr.args[:3])
+        if q is None or s is None or z is None:
+            return None
+        bshape = [1] * q.ndim
+        axis = int(expr.attrs.axis) % max(q.ndim, 1)
+        if s.size > 1:
+            bshape[axis] = s.size
+        return (q.astype(np.float64) - z.reshape(bshape if z.size > 1 else ())) * s.reshape(bshape if s.size > 1 else ())
+    return None
+
+
+def _dequantize_of(expr: Expr, var2val: dict) -> Call | None:
+    while isinstance(expr, Var) and expr in var2val:
+        expr = var2val[expr]
+    if isinstance(expr, Call) and isinstance(expr.op, tvm.ir.Op) and expr.op.name == "relax.dequantize":
+        return expr
+    return None
+
+
+@dataclass
+class _Match:
+    spec: ConvSpec
+    xq: Expr
+    x_scale: float
+    w_q: np.ndarray       # OIHW int8
+    w_scale: np.ndarray   # per output channel
+    out_shape: tuple
+
+
+def _scalar(v: np.ndarray | None) -> float | None:
+    return float(v.reshape(-1)[0]) if v is not None and v.size == 1 else None
+
+
+def _activation(arg: Expr, var2val: dict):
+    dq = _dequantize_of(arg, var2val)
+    if dq is None:
+        return None
+    xq = dq.args[0]
+    dtype = str(xq.ty.dtype) if hasattr(xq, "ty") else ""
+    s, z = _scalar(_const(dq.args[1], var2val)), _scalar(_const(dq.args[2], var2val))
+    if dtype not in ("int8", "uint8") or s is None or z is None or _const(xq, var2val) is not None:
+        return None
+    return xq, dtype, s, int(z)
+
+
+def _weights(arg: Expr, var2val: dict, out_axis: int):
+    dq = _dequantize_of(arg, var2val)
+    if dq is None:
+        return None
+    q, s, z = (_const(a, var2val) for a in dq.args[:3])
+    if q is None or s is None or z is None or q.dtype != np.int8 or np.any(z != 0):
+        return None
+    if s.size > 1 and int(dq.attrs.axis) % q.ndim != out_axis:
+        return None
+    return q, s.reshape(-1)
+
+
+def match_conv(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
+    a = call.attrs
+    if str(a.data_layout) != "NCHW" or str(a.kernel_layout) != "OIHW" or str(a.out_layout) != "NCHW":
+        return None
+    act = _activation(call.args[0], var2val)
+    wts = _weights(call.args[1], var2val, out_axis=0)
+    if act is None or wts is None:
+        return None
+    xq, dtype, sx, zx = act
+    w_q, sw = wts
+    if int(a.groups) != 1:
+        stats.skip("grouped/depthwise conv (no dot-product reduction)")
+        return None
+    n, c, h, w = (int(d) for d in xq.ty.shape)
+    o, _, kh, kw = w_q.shape
+    if c * kh * kw < MIN_REDUCTION:
+        stats.skip(f"reduction C*KH*KW < {MIN_REDUCTION}")
+        return None
+    pt, pl, pb, pr = (int(p) for p in a.padding)
+    spec = ConvSpec(n, c, h, w, o, kh, kw, tuple(int(s) for s in a.strides), (pt, pl, pb, pr),
+                    tuple(int(d) for d in a.dilation), x_dtype=dtype, x_zp=zx)
+    out_shape = tuple(int(d) for d in call.ty.shape)
+    if kh == kw == 1 and spec.stride == (1, 1) and spec.pad == (0, 0, 0, 0):
+        # 1x1: one row of H*W pixels, so tiles never straddle a short row
+        spec = ConvSpec(n, c, 1, h * w, o, x_dtype=dtype, x_zp=zx)
+    return _Match(spec, xq, sx, w_q, sw, out_shape)
+
+
+def match_matmul(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
+    act = _activation(call.args[0], var2val)
+    wts = _weights(call.args[1], var2val, out_axis=1)
+    if act is None or wts is None or wts[0].ndim != 2:
+        return None
+    xq, dtype, sx, zx = act
+    w_q, sw = wts
+    k, n_out = w_q.shape
+    if k < MIN_REDUCTION:
+        stats.skip(f"reduction K < {MIN_REDUCTION}")
+        return None
+    rows = int(np.prod([int(d) for d in list(xq.ty.shape)[:-1]]))
+    spec = ConvSpec(1, k, 1, rows, n_out, in_layout="NHWC", out_layout="NHWC", x_dtype=dtype, x_zp=zx)
+    return _Match(spec, xq, sx, np.ascontiguousarray(w_q.T)[:, :, None, None], sw,
+                  tuple(int(d) for d in call.ty.shape))
+
+
+@expr_functor.mutator
+class _Rewriter(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule, var2val: dict, isa: DotISA, stats: Int8Stats, absorbed: dict) -> None:
+        super().__init__(mod)
+        self.var2val, self.isa, self.stats, self.absorbed = var2val, isa, stats, absorbed
+        self.kernels: dict[ConvSpec, relax.GlobalVar] = {}
+
+    def _match(self, call: Call) -> _Match | None:
+        if call.op == tvm.ir.Op.get("relax.nn.conv2d"):
+            return match_conv(call, self.var2val, self.stats)
+        if call.op == tvm.ir.Op.get("relax.matmul"):
+            return match_matmul(call, self.var2val, self.stats)
+        return None
+
+    def visit_call_(self, call: Call) -> Expr:
+        if not isinstance(call.op, tvm.ir.Op):
+            return super().visit_call_(call)
+        if call.op == tvm.ir.Op.get("relax.add") and call in self.absorbed:
+            conv, bias = self.absorbed[call]
+            return self._emit(self._match(conv), bias, tuple(int(d) for d in call.ty.shape))
+        m = self._match(call)
+        if m is None or any(call.same_as(c) for c, _ in self.absorbed.values()):
+            return super().visit_call_(call)
+        return self._emit(m, None, m.out_shape)
+
+    def _emit(self, m: _Match, bias: np.ndarray | None, out_shape: tuple) -> Expr:
+        isa, spec, bb = self.isa, m.spec, self.builder_
+        if spec not in self.kernels:
+            self.kernels[spec] = bb.add_func(conv_int8_func(spec, isa).without_attr("global_symbol"), f"int8_conv_{len(self.kernels)}")
+        scale, corr, bias_v = epilogue_constants(m.w_q, m.w_scale, m.x_scale, bias, spec, isa)
+        packed = pack_weights(m.w_q, isa)
+        xq = self.visit_expr(m.xq)
+        if tuple(int(d) for d in m.xq.ty.shape) != spec.in_shape:
+            xq = bb.emit(relax.op.reshape(xq, spec.in_shape))
+        y = bb.emit(relax.call_tir(self.kernels[spec], [xq] + [relax.const(a) for a in (packed, scale, corr, bias_v)],
+                                   out_ty=relax.TensorType(spec.out_shape, "float32")))
+        self.stats.int8_layers += 1
+        self.stats.int8_macs += spec.macs
+        self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + bias_v.nbytes
+        return relax.op.reshape(y, out_shape) if spec.out_shape != out_shape else y
+
+
+def _absorbable_bias(func: relax.Function, var2val: dict, rw: _Rewriter) -> dict:
+    """add(conv, constant bias) where the conv feeds only that add: the bias goes in the epilogue."""
+    users: dict = {}
+    for v, e in var2val.items():
+        if isinstance(e, Call):
+            for a in e.args:
+                if isinstance(a, Var):
+                    users.setdefault(a, []).append(e)
+    out = {}
+    for v, e in var2val.items():
+        if not (isinstance(e, Call) and e.op == tvm.ir.Op.get("relax.add") and isinstance(e.args[0], Var)):
+            continue
+        conv = var2val.get(e.args[0])
+        if not isinstance(conv, Call) or len(users.get(e.args[0], [])) != 1:
+            continue
+        m = rw._match(conv) if conv.op in (tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")) else None
+        bias = _const(e.args[1], var2val)
+        if m is None or bias is None:
+            continue
+        o = m.spec.o
+        if m.spec.out_layout == "NCHW" and bias.size == o and bias.reshape(-1).size == o and \
+                (bias.ndim <= 1 or bias.shape[-1] == 1 or bias.ndim == 4 and bias.shape[1] == o):
+            out[e] = (conv, bias.reshape(-1))
+        elif m.spec.out_layout == "NHWC" and bias.size == o and bias.shape[-1] == o:
+            out[e] = (conv, bias.reshape(-1))
+    return out
+
+
+def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None) -> tvm.IRModule:
+    """Rewrite every QDQ conv2d/matmul the int8 kernel can take; a no-op without ``isa``."""
+    stats = stats if stats is not None else Int8Stats()
+    if isa is None:
+        return mod
+    func = mod["main"]
+    var2val = relax.analysis.get_var2val(func)
+    rw = _Rewriter(mod, var2val, isa, Int8Stats(), {})
+    absorbed = _absorbable_bias(func, var2val, rw)
+    rw = _Rewriter(mod, var2val, isa, stats, absorbed)
+    new = rw.visit_expr(func)
+    rw.builder_.update_func(mod.get_global_var("main"), new)
+    return relax.transform.DeadCodeElimination()(rw.builder_.get())
