@@ -2,13 +2,14 @@
 
 One kernel covers conv2d (any kernel size, stride, padding, dilation; groups=1) and matmul (a 1x1
 "conv" over rows, channels last). Two stages in one PrimFunc:
-  pack  quantized activations -> [N, Hp, Wp, C4*4] in the instruction's operand dtype, spatially
-        padded with the zero point, channels padded to 4 (4 consecutive channels = 1 broadcast)
+  pack  quantized activations -> [N, C/4, Hp, Wp, 4] (NCHW input) or [N, Hp, Wp, C4*4] (rows) in
+        the instruction's operand dtype, spatially padded with the zero point, channels padded to
+        4 (4 consecutive channels of a pixel = 1 broadcast)
   tile  per (row, U output pixels, V x L output channels): U*V int32 vector accumulators in
         registers; each step broadcasts 4 activation bytes and multiplies them with 4 packed
         weight bytes per lane (vpdpbusd / sdot); then the epilogue writes
-        float = (acc - corr[o]) * scale[o] + bias[o]  (zero-point correction in int32, then dequantize and
-        bias in one multiply-add) NCHW (conv) or channels-last (matmul).
+        epilogue((acc - corr[o]) * scale[o]): zero-point correction in int32, dequantize, then the
+        fused elementwise ops (bias, activation, the next layer's quantize; epilogue.py) NCHW (conv) or channels-last (matmul).
 Weights are packed at compile time to [O/L, KH, KW, C/4, L, 4], so each instruction's vector
 operand is one contiguous 64-byte (VNNI) or 16-byte (sdot) load.
 
@@ -87,15 +88,14 @@ def pack_weights(w_q: np.ndarray, isa: DotISA) -> np.ndarray:
     return np.ascontiguousarray(full.reshape(mo, L, c4, 4, kh, kw).transpose(0, 4, 5, 2, 1, 3))
 
 
-def epilogue_constants(w_q: np.ndarray, w_scale, x_scale: float, bias, spec: ConvSpec,
-                       isa: DotISA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """out = (acc - corr) * scale + bias. acc sums (x + zp) * w, so corr = zp * sum(w) is removed
-    in int32 first: exact, where folding it into a float offset would cancel large terms."""
+def epilogue_constants(w_q: np.ndarray, w_scale, x_scale: float, spec: ConvSpec,
+                       isa: DotISA) -> tuple[np.ndarray, np.ndarray]:
+    """value = (acc - corr) * scale. acc sums (x + zp) * w, so corr = zp * sum(w) is removed in
+    int32 first: exact, where folding it into a float offset would cancel large terms."""
     o = w_q.shape[0]
     scale = np.broadcast_to(np.asarray(w_scale, np.float64).reshape(-1), (o,)) * float(x_scale)
     corr = act_zero_point(spec, isa) * w_q.reshape(o, -1).astype(np.int64).sum(1)
-    b = np.zeros(o) if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (o,))
-    return scale.astype(np.float32), corr.astype(np.int32), b.astype(np.float32)
+    return scale.astype(np.float32), corr.astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,17 @@ def _dot(isa: DotISA):
     return dot
 
 
-def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None) -> tirx.PrimFunc:
-    """PrimFunc(x, w_packed, scale, corr, bias, out), already scheduled."""
+def _identity(val, oc, ep):
+    return val
+
+
+def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilogue=None, ep_rows: int = 0,
+                   out_dtype: str = "float32") -> tirx.PrimFunc:
+    """PrimFunc(x, w_packed, scale, corr, ep, out), already scheduled.
+
+    ``epilogue(val, oc, ep)`` maps the dequantized value (float32, scalar or vector) of output
+    channel ``oc`` to the stored value (see epilogue.py); ``ep`` holds its per-channel constants."""
+    epi = epilogue or _identity
     L, ad = isa.lanes, isa.act_dtype
     t = tile or choose_tile(spec, isa)
     U, V = t.u, t.v
@@ -140,25 +149,53 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None) -> tir
     FULL_W, FULL_O = OW % U == 0, O % L == 0
     dot = _dot(isa)
     wvec = "int8x%d" % (4 * L)
+    EP_ROWS = max(ep_rows, 1)
+    FULL_C = C % 4 == 0
+    # NCHW input packs to [N, C/4, Hp, Wp, 4] (each 4-channel group one interleaved plane: the
+    # copy is a streaming 4-way interleave that LLVM vectorizes); channels-last input packs to
+    # [N, Hp, Wp, C4*4] (a vector copy). Either way 4 channels of a pixel are one 32-bit load.
+    XP_SHAPE = (N, C4, HP, WP, 4) if NCHW_IN else (N, HP, WP, C4 * 4)
+
+    def act(xp, b, c4, yy, xx):
+        idx = [b, c4, yy, xx, 0] if NCHW_IN else [b, yy, xx, c4 * 4]
+        return xp.vload(idx, ad + "x4")
 
     @T.prim_func
     def main(x: T.Buffer(spec.in_shape, spec.x_dtype), w: T.Buffer((MO, KH, KW, C4, L, 4), "int8"),
-             scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"), bias: T.Buffer((O,), "float32"),
-             out: T.Buffer(spec.out_shape, "float32")):
+             scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"),
+             ep: T.Buffer((EP_ROWS, O), "float32"), out: T.Buffer(spec.out_shape, out_dtype)):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
-        xp = T.alloc_buffer((N, HP, WP, C4 * 4), ad)
-        for by in T.parallel(N * HP):
-            for xx in range(WP):
-                for cc in range(C4 * 4):
-                    iy = by % HP - PT
-                    ix = xx - PL
-                    if 0 <= iy and iy < H and 0 <= ix and ix < W and cc < C:
-                        if NCHW_IN:
-                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, T.Cast("int32", x[by // HP, cc, iy, ix]) + SHIFT)
-                        else:
-                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, T.Cast("int32", x[by // HP, iy, ix, cc]) + SHIFT)
+        xp = T.alloc_buffer(XP_SHAPE, ad)
+        if NCHW_IN:
+            for bc in T.parallel(N * C4):
+                for yy in range(HP):
+                    if 0 <= yy - PT and yy - PT < H:
+                        for xx in range(PL):
+                            for j in T.unroll(4):
+                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
+                        for ix in range(W):
+                            for j in T.unroll(4):
+                                if FULL_C or bc % C4 * 4 + j < C:
+                                    xp[bc // C4, bc % C4, yy, PL + ix, j] = T.Cast(
+                                        ad, T.Cast("int32", x[bc // C4, bc % C4 * 4 + j, yy - PT, ix]) + SHIFT)
+                                else:
+                                    xp[bc // C4, bc % C4, yy, PL + ix, j] = T.Cast(ad, ZP)
+                        for xx in range(PL + W, WP):
+                            for j in T.unroll(4):
+                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
                     else:
-                        xp[by // HP, by % HP, xx, cc] = T.Cast(ad, ZP)
+                        for xx in range(WP):
+                            for j in T.unroll(4):
+                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
+        else:
+            for by in T.parallel(N * HP):
+                for xx in range(WP):
+                    for cc in T.vectorized(C4 * 4):
+                        if 0 <= by % HP - PT and by % HP - PT < H and PL <= xx and xx < PL + W and cc < C:
+                            xp[by // HP, by % HP, xx, cc] = T.Cast(
+                                ad, T.Cast("int32", x[by // HP, by % HP - PT, xx - PL, cc]) + SHIFT)
+                        else:
+                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, ZP)
         for task in T.parallel(N * OH * XO):
             b = task // (OH * XO)
             y = task // XO % OH
@@ -175,7 +212,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None) -> tir
                                 for v in T.unroll(V):
                                     acc[u, v, T.ramp(0, 1, L)] = dot(
                                         acc[u, v, T.ramp(0, 1, L)],
-                                        xp.vload([b, y * SH + kh * DH, (x0 + u) * SW + kw * DW, c4 * 4], ad + "x4"),
+                                        act(xp, b, c4, y * SH + kh * DH, (x0 + u) * SW + kw * DW),
                                         w.vload([mo * V + v, kh, kw, c4, 0, 0], wvec))
                 if NCHW_OUT:
                     for v in T.unroll(V):
@@ -183,28 +220,28 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None) -> tir
                             if FULL_O or (mo * V + v) * L + l < O:
                                 if FULL_W or x0 + U <= OW:
                                     for u in T.vectorized(U):
-                                        out[b, (mo * V + v) * L + l, y, x0 + u] = (
+                                        out[b, (mo * V + v) * L + l, y, x0 + u] = epi(
                                             T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
-                                            * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+                                            * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
                                 else:
                                     for u in range(U):
                                         if x0 + u < OW:
-                                            out[b, (mo * V + v) * L + l, y, x0 + u] = (
+                                            out[b, (mo * V + v) * L + l, y, x0 + u] = epi(
                                                 T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
-                                                * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+                                                * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
                 else:
                     for u in range(U):
                         if FULL_W or x0 + u < OW:
                             for v in T.unroll(V):
                                 if FULL_O or (mo * V + v) * L + L <= O:
-                                    out[b, y, x0 + u, T.ramp((mo * V + v) * L, 1, L)] = (
+                                    out[b, y, x0 + u, T.ramp((mo * V + v) * L, 1, L)] = epi(
                                         T.Cast("float32x%d" % L, acc[u, v, T.ramp(0, 1, L)] - corr[T.ramp((mo * V + v) * L, 1, L)])
-                                        * scale[T.ramp((mo * V + v) * L, 1, L)] + bias[T.ramp((mo * V + v) * L, 1, L)])
+                                        * scale[T.ramp((mo * V + v) * L, 1, L)], T.ramp((mo * V + v) * L, 1, L), ep)
                                 else:
                                     for l in range(L):
                                         if (mo * V + v) * L + l < O:
-                                            out[b, y, x0 + u, (mo * V + v) * L + l] = (
+                                            out[b, y, x0 + u, (mo * V + v) * L + l] = epi(
                                                 T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
-                                                * scale[(mo * V + v) * L + l] + bias[(mo * V + v) * L + l])
+                                                * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
 
     return main

@@ -5,7 +5,8 @@ TVM imports a QDQ model as float compute between quantize and dequantize:
 This pass replaces each such conv2d (groups=1, NCHW) or matmul with a constant right-hand side by
 call_tir into edgec's int8 kernel (kernels.py): it reads xq itself (int8/uint8, 1 byte per value,
 no float copy), keeps the weights as packed int8 constants, and folds dequantization, the zero
-point and a constant bias into the epilogue. Layers it cannot take stay float (dequantized
+point and the elementwise ops that follow (bias, activation, the next quantize: epilogue.py)
+into the epilogue. Layers it cannot take stay float (dequantized
 weights are constant-folded by TVM later) - the static half of the speed guard: depthwise and
 grouped convs have no dot-product reduction, and tiny reductions are faster in float.
 """
@@ -19,6 +20,7 @@ from tvm import relax
 from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 
+from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
 
@@ -33,13 +35,15 @@ class Int8Stats:
     int8_macs: int = 0
     float_layers: dict[str, int] = field(default_factory=dict)  # reason -> count
     weight_bytes: int = 0
+    fused_epilogue_ops: int = 0
 
     def skip(self, reason: str) -> None:
         self.float_layers[reason] = self.float_layers.get(reason, 0) + 1
 
     def as_dict(self) -> dict:
         return {"int8_layers": self.int8_layers, "int8_macs": self.int8_macs,
-                "float_layers": dict(self.float_layers), "int8_weight_bytes": self.weight_bytes}
+                "float_layers": dict(self.float_layers), "int8_weight_bytes": self.weight_bytes,
+                "fused_epilogue_ops": self.fused_epilogue_ops}
 
 
 def _const(expr: Expr, var2val: dict) -> np.ndarray | None:
@@ -160,74 +164,46 @@ def match_matmul(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
                   tuple(int(d) for d in call.ty.shape))
 
 
+@dataclass
+class _Plan:
+    match: _Match
+    start: Var           # the conv/matmul output
+    epilogue: Epilogue   # fused elementwise work; its out_var is the value the kernel produces
+
+
 @expr_functor.mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, var2val: dict, isa: DotISA, stats: Int8Stats, absorbed: dict) -> None:
+    def __init__(self, mod: tvm.IRModule, isa: DotISA, stats: Int8Stats, plans: dict) -> None:
         super().__init__(mod)
-        self.var2val, self.isa, self.stats, self.absorbed = var2val, isa, stats, absorbed
-        self.kernels: dict[ConvSpec, relax.GlobalVar] = {}
-
-    def _match(self, call: Call) -> _Match | None:
-        if call.op == tvm.ir.Op.get("relax.nn.conv2d"):
-            return match_conv(call, self.var2val, self.stats)
-        if call.op == tvm.ir.Op.get("relax.matmul"):
-            return match_matmul(call, self.var2val, self.stats)
-        return None
+        self.isa, self.stats, self.plans = isa, stats, plans  # plans: final call -> _Plan
 
     def visit_call_(self, call: Call) -> Expr:
-        if not isinstance(call.op, tvm.ir.Op):
+        plan = self.plans.get(call)
+        if plan is None:
             return super().visit_call_(call)
-        if call.op == tvm.ir.Op.get("relax.add") and call in self.absorbed:
-            conv, bias = self.absorbed[call]
-            return self._emit(self._match(conv), bias, tuple(int(d) for d in call.ty.shape))
-        m = self._match(call)
-        if m is None or any(call.same_as(c) for c, _ in self.absorbed.values()):
-            return super().visit_call_(call)
-        return self._emit(m, None, m.out_shape)
-
-    def _emit(self, m: _Match, bias: np.ndarray | None, out_shape: tuple) -> Expr:
-        isa, spec, bb = self.isa, m.spec, self.builder_
-        if spec not in self.kernels:
-            self.kernels[spec] = bb.add_func(conv_int8_func(spec, isa).without_attr("global_symbol"), f"int8_conv_{len(self.kernels)}")
-        scale, corr, bias_v = epilogue_constants(m.w_q, m.w_scale, m.x_scale, bias, spec, isa)
+        m, ep, isa, bb = plan.match, plan.epilogue, self.isa, self.builder_
+        spec = m.spec
+        out_dtype = ep.out_dtype if ep.steps else "float32"
+        build = (lambda val, oc, buf: ep.build(val, oc, buf, plan.start)) if ep.steps else None
+        func = conv_int8_func(spec, isa, epilogue=build, ep_rows=len(ep.channel_consts), out_dtype=out_dtype)
+        gvar = bb.add_func(func.without_attr("global_symbol"), f"int8_conv{self.stats.int8_layers}")
+        scale, corr = epilogue_constants(m.w_q, m.w_scale, m.x_scale, spec, isa)
         packed = pack_weights(m.w_q, isa)
+        consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
         xq = self.visit_expr(m.xq)
         if tuple(int(d) for d in m.xq.ty.shape) != spec.in_shape:
             xq = bb.emit(relax.op.reshape(xq, spec.in_shape))
-        y = bb.emit(relax.call_tir(self.kernels[spec], [xq] + [relax.const(a) for a in (packed, scale, corr, bias_v)],
-                                   out_ty=relax.TensorType(spec.out_shape, "float32")))
+        y = bb.emit(relax.call_tir(gvar, [xq] + [relax.const(a) for a in (packed, scale, corr, consts)],
+                                   out_ty=relax.TensorType(spec.out_shape, out_dtype)))
         self.stats.int8_layers += 1
         self.stats.int8_macs += spec.macs
-        self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + bias_v.nbytes
-        return relax.op.reshape(y, out_shape) if spec.out_shape != out_shape else y
+        self.stats.fused_epilogue_ops += len(ep.steps)
+        self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + consts.nbytes
+        return relax.op.reshape(y, m.out_shape) if spec.out_shape != m.out_shape else y
 
 
-def _absorbable_bias(func: relax.Function, var2val: dict, rw: _Rewriter) -> dict:
-    """add(conv, constant bias) where the conv feeds only that add: the bias goes in the epilogue."""
-    users: dict = {}
-    for v, e in var2val.items():
-        if isinstance(e, Call):
-            for a in e.args:
-                if isinstance(a, Var):
-                    users.setdefault(a, []).append(e)
-    out = {}
-    for v, e in var2val.items():
-        if not (isinstance(e, Call) and e.op == tvm.ir.Op.get("relax.add") and isinstance(e.args[0], Var)):
-            continue
-        conv = var2val.get(e.args[0])
-        if not isinstance(conv, Call) or len(users.get(e.args[0], [])) != 1:
-            continue
-        m = rw._match(conv) if conv.op in (tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")) else None
-        bias = _const(e.args[1], var2val)
-        if m is None or bias is None:
-            continue
-        o = m.spec.o
-        if m.spec.out_layout == "NCHW" and bias.size == o and bias.reshape(-1).size == o and \
-                (bias.ndim <= 1 or bias.shape[-1] == 1 or bias.ndim == 4 and bias.shape[1] == o):
-            out[e] = (conv, bias.reshape(-1))
-        elif m.spec.out_layout == "NHWC" and bias.size == o and bias.shape[-1] == o:
-            out[e] = (conv, bias.reshape(-1))
-    return out
+def _program_order(func: relax.Function) -> list:
+    return [b.var for block in func.body.blocks for b in block.bindings]
 
 
 def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None) -> tvm.IRModule:
@@ -237,9 +213,21 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
         return mod
     func = mod["main"]
     var2val = relax.analysis.get_var2val(func)
-    rw = _Rewriter(mod, var2val, isa, Int8Stats(), {})
-    absorbed = _absorbable_bias(func, var2val, rw)
-    rw = _Rewriter(mod, var2val, isa, stats, absorbed)
+    order = [v for v in _program_order(func) if v in var2val]
+    users = users_of(var2val)
+    conv2d, matmul = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")
+    plans: dict = {}
+    for var in order:
+        call = var2val[var]
+        if not isinstance(call, Call) or call.op not in (conv2d, matmul):
+            continue
+        m = match_conv(call, var2val, stats) if call.op == conv2d else match_matmul(call, var2val, stats)
+        if m is None:
+            continue
+        ep = find_epilogue(var, order, var2val, users, lambda e: _const(e, var2val), m.spec.o,
+                           1 if call.op == conv2d else -1)
+        plans[var2val[ep.out_var] if ep.steps else call] = _Plan(m, var, ep)
+    rw = _Rewriter(mod, isa, stats, plans)
     new = rw.visit_expr(func)
     rw.builder_.update_func(mod.get_global_var("main"), new)
     return relax.transform.DeadCodeElimination()(rw.builder_.get())

@@ -1,0 +1,181 @@
+"""Elementwise work after an int8 conv/matmul, moved into the kernel's epilogue.
+
+A QDQ graph follows each conv with quantize -> dequantize -> activation -> quantize ... As separate
+kernels these read and write the full float tensor once more per layer; fused here, the int8
+kernel writes the next layer's int8 input directly (1 byte per value instead of 4 + 4 + 1).
+
+find_epilogue() collects the elementwise bindings that depend only on the conv output and on
+scalar or per-output-channel constants, up to the last value that nothing outside the group
+needs. build() turns them into one TIR expression per output element, with the same arithmetic
+TVM's legalization uses (quantize = clip(round(x / s) + zp), dequantize = (q - zp) * s).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax, tirx
+
+def _lanes(e) -> int:
+    return int(e.ty.dtype.lanes)
+
+
+def _same_lanes(a, b):
+    """Broadcast a scalar operand to the other's vector width (the NHWC epilogue is vectorized)."""
+    la, lb = _lanes(a), _lanes(b)
+    if la == lb:
+        return a, b
+    return (tirx.Broadcast(a, lb), b) if la == 1 else (a, tirx.Broadcast(b, la))
+
+
+def _bin(f):
+    return lambda a, b: f(*_same_lanes(a, b))
+
+
+_BINARY = {"relax.add": _bin(lambda a, b: a + b), "relax.subtract": _bin(lambda a, b: a - b),
+           "relax.multiply": _bin(lambda a, b: a * b), "relax.divide": _bin(lambda a, b: a / b),
+           "relax.maximum": _bin(tirx.max), "relax.minimum": _bin(tirx.min)}
+_UNARY = ("relax.nn.relu", "relax.sigmoid", "relax.clip", "relax.quantize", "relax.dequantize")
+# The ONNX importer lowers Clip/Max/Min to call_tir of these small PrimFuncs.
+_TIR_BINARY = re.compile(r"^(maximum|minimum)\d*$")
+
+
+@dataclass
+class Epilogue:
+    steps: list = field(default_factory=list)       # (var, call) in program order
+    channel_consts: list = field(default_factory=list)  # (O,) float32 arrays -> the kernel's `ep` rows
+    out_var: relax.Var | None = None
+    out_dtype: str = "float32"
+    _const_rows: dict = field(default_factory=dict)  # id(call arg) -> (row | scalar value)
+
+    def build(self, val, oc, ep, start: relax.Var):
+        """The epilogue as a TIR expression of ``val`` (the dequantized conv output, scalar or vector)."""
+        env = {start: val}
+        for var, call in self.steps:
+            env[var] = self._op(call, env, oc, ep)
+        return env[self.out_var] if self.steps else val
+
+    def _arg(self, a, env, oc, ep):
+        if isinstance(a, relax.Var) and a in env:
+            return env[a]
+        kind, v = self._const_rows[a]
+        return tirx.const(v, "float32") if kind == "scalar" else ep[v, oc]
+
+    def _op(self, call, env, oc, ep):
+        name = _name(call)
+        args = list(call.args[1]) if name == "call_tir" else list(call.args)
+        if name == "call_tir":
+            name = "relax." + _TIR_BINARY.match(call.args[0].name_hint).group(1)
+        if name in _BINARY:
+            return _BINARY[name](*(self._arg(a, env, oc, ep) for a in args))
+        x = env[args[0]]
+        if name == "relax.nn.relu":
+            return _BINARY["relax.maximum"](x, tirx.const(0.0, "float32"))
+        if name == "relax.sigmoid":
+            return tirx.sigmoid(x)
+        if name == "relax.clip":
+            lo, hi = (float(_prim(v)) for v in args[1:3])
+            return _BINARY["relax.minimum"](_BINARY["relax.maximum"](x, tirx.const(lo, "float32")), tirx.const(hi, "float32"))
+        s, z = self._arg(args[1], env, oc, ep), self._arg(args[2], env, oc, ep)
+        if name == "relax.quantize":
+            dt = str(call.attrs.out_dtype)
+            r = _BINARY["relax.add"](tirx.round(_BINARY["relax.divide"](x, s)), z)
+            r = _BINARY["relax.minimum"](r, tirx.max_value(dt).astype("float32"))
+            r = _BINARY["relax.maximum"](r, tirx.min_value(dt).astype("float32"))
+            return r.astype(dt if _lanes(r) == 1 else f"{dt}x{_lanes(r)}")
+        xf = x.astype("float32" if _lanes(x) == 1 else f"float32x{_lanes(x)}")
+        return _BINARY["relax.multiply"](_BINARY["relax.subtract"](xf, z), s)  # dequantize
+
+
+def _prim(v):
+    return v.value if hasattr(v, "value") else v
+
+
+def _name(call) -> str:
+    if isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op):
+        return "call_tir" if call.op.name == "relax.call_tir" else call.op.name
+    return ""
+
+
+def _supported(call) -> bool:
+    name = _name(call)
+    if name == "call_tir":
+        return isinstance(call.args[0], relax.GlobalVar) and bool(_TIR_BINARY.match(call.args[0].name_hint)) \
+            and len(call.args[1]) == 2
+    if name in ("relax.quantize", "relax.dequantize"):
+        return str(call.attrs.out_dtype) in ("int8", "uint8", "float32")
+    return name in _BINARY or name in _UNARY
+
+
+def _per_channel(vshape: tuple, shape: tuple, axis: int, n: int) -> bool:
+    """Broadcasts along the output-channel axis only (numpy/Relax rules: align trailing dims)."""
+    if len(vshape) > len(shape):
+        return False
+    full = (1,) * (len(shape) - len(vshape)) + tuple(vshape)
+    return all(d == (n if i == axis % len(shape) else 1) for i, d in enumerate(full))
+
+
+def users_of(var2val: dict) -> dict:
+    users: dict = {}
+    for v, e in var2val.items():
+        for a in _var_args(e):
+            users.setdefault(a, []).append(v)
+    return users
+
+
+def _var_args(e) -> list:
+    if not isinstance(e, relax.Call):
+        return []
+    out = []
+    for a in e.args:
+        if isinstance(a, relax.Tuple):
+            out += [f for f in a.fields if isinstance(f, relax.Var)]
+        elif isinstance(a, relax.Var):
+            out.append(a)
+    return out
+
+
+def find_epilogue(start: relax.Var, order: list, var2val: dict, users: dict, const_of, n_out: int,
+                  channel_axis: int) -> Epilogue:
+    """The largest closed elementwise group after ``start`` (see the module docstring)."""
+    shape = tuple(int(d) for d in start.ty.shape)
+    group, best = {start}, Epilogue()
+    steps, consts, rows = [], [], {}
+    for var in order[order.index(start) + 1:]:
+        call = var2val[var]
+        if not _supported(call) or tuple(int(d) for d in var.ty.shape) != shape:
+            continue
+        args = list(call.args[1]) if _name(call) == "call_tir" else list(call.args)
+        if _name(call) == "relax.clip":
+            args = args[:1]
+        ins = [a for a in args if isinstance(a, relax.Var) and a in group]
+        if not ins:
+            continue
+        ok = True
+        for a in args:
+            if isinstance(a, relax.Var) and a in group:
+                continue
+            v = const_of(a)
+            if v is None:
+                ok = False
+                break
+            v = np.asarray(v, np.float64)
+            if v.size == 1:
+                rows[a] = ("scalar", float(v.reshape(-1)[0]))
+            elif _per_channel(v.shape, shape, channel_axis, n_out):
+                rows[a] = ("row", len(consts))
+                consts.append(v.reshape(-1).astype(np.float32))
+            else:
+                ok = False
+                break
+        if not ok:
+            continue
+        group.add(var)
+        steps.append((var, call))
+        inner = group - {var}
+        closed = all(isinstance(g, relax.DataflowVar) and all(u in group for u in users.get(g, [])) for g in inner)
+        if closed:
+            best = Epilogue(list(steps), list(consts), var, str(var.ty.dtype), dict(rows))
+    return best
