@@ -17,6 +17,7 @@ from edgec.compiler.frontends.onnx_frontend import onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
 from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
+from edgec.compiler.weights import weight_bytes
 from edgec.compiler.tvm_target import resolve
 from edgec.errors import UserInputError
 from edgec.runtime.artifact import Artifact
@@ -96,18 +97,31 @@ def _tuning_db(target: Target, given):
     return (TuningDB.load(path), path) if path else (None, None)
 
 
-def _lower_int8(mod, tgt: Target, schedule: str):
-    """QDQ conv/matmul -> integer kernels when the target has a dot-product instruction."""
+def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbose: bool):
+    """QDQ conv/matmul -> integer kernels when the target has a dot-product instruction. The
+    speed guard (default: on when compiling for this machine) times every int8 layer against its
+    float version and keeps the faster."""
     from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
+    from edgec.compiler.int8.rewrite import drop_unused_qdq
     from edgec.compiler.tvm_target import to_tvm
 
     if tgt.kind != "llvm" or schedule == "none":
         return None
     isa = dot_isa(to_tvm(tgt))
-    if isa is None or not _has_qdq(mod):
-        return None
     stats = Int8Stats()
-    return lower_int8(mod, isa, stats), stats
+    if isa is None:
+        stats.skip(f"no int8 dot-product instruction on {tgt.name}")
+        return mod, stats
+    mod = drop_unused_qdq(mod, stats)
+    keep = None
+    if speed_guard if speed_guard is not None else not tgt.is_cross:
+        from edgec.compiler.int8.guard import measure
+        from edgec.compiler.schedules import relax_pipeline
+
+        times = measure(mod, isa, to_tvm(tgt), relax_pipeline(tgt, schedule), verbose)
+        stats.guard_us = [[round(f * 1e6, 1), round(q * 1e6, 1)] for f, q in times]
+        keep = lambda i, _plan: times[i][1] < times[i][0]  # noqa: E731
+    return lower_int8(mod, isa, stats, keep=keep, drop_qdq=False), stats
 
 
 def _has_qdq(mod) -> bool:
@@ -121,11 +135,14 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
-            quantize: str | None = None) -> Artifact:
+            quantize: str | None = None, speed_guard: bool | None = None) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
-    ONNX model is kept in the artifact as source.onnx, the reference it is verified against."""
+    ONNX model is kept in the artifact as source.onnx, the reference it is verified against.
+    A QDQ model (``quantize="int8"`` or an imported one) runs its conv/matmul layers on int8
+    kernels where the target has a dot-product instruction; ``speed_guard`` (default: on for the
+    host) measures each layer and keeps float where int8 is not faster."""
     out = Path(out)
     _prepare_out(out, force)
     derived = None
@@ -164,7 +181,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         if derived is not None:
             (staging / "source.onnx").write_bytes(src.data)
         stats: dict = {}
-        int8 = _lower_int8(mod, tgt, schedule)
+        qdq = _has_qdq(mod)
+        int8 = _lower_int8(mod, tgt, schedule, speed_guard, verbose) if qdq else None
         if int8 is not None:
             mod, int8_stats = int8
             _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
@@ -185,6 +203,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         )
         manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
         manifest.compile_options["schedule_stats"] = stats
+        manifest.compile_options["qdq"] = qdq
+        manifest.compile_options["weight_bytes"] = weight_bytes(mod)
         if int8 is not None:
             manifest.compile_options["int8"] = int8[1].as_dict()
         manifest.compile_options["tuning_db"] = str(db_path) if db_path else None

@@ -78,10 +78,13 @@ def cli() -> None:
 @click.option("--quantize", type=click.Choice(["int8", "int8-weights", "fp16"]), default=None,
               help="quantize first (int8 needs --calib); see `edgec quantize --help`")
 @click.option("--calib", default=None, help="calibration data for --prune/--quantize (see `edgec prune --help`)")
+@click.option("--speed-guard/--no-speed-guard", default=None,
+              help="int8: time every int8 layer against float here and keep the faster "
+                   "[default: on when compiling for this machine, off for cross targets]")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, force,
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard, force,
                 as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
@@ -89,7 +92,7 @@ def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
                         pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
                         tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
-                        verbose=not quiet)
+                        speed_guard=speed_guard, verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return
@@ -188,7 +191,8 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--model", default=None, help="source model (default: the one recorded in the manifest)")
 @click.option("--inputs", "inputs", default=None, help=".npz inputs (default: random in the model's input range)")
-@click.option("--tolerance", default=1e-4, show_default=True, help="max relative-L2 error to pass")
+@click.option("--tolerance", type=float, default=None,
+              help="max relative-L2 error to pass [default: 1e-4; 0.5 for int8 (QDQ) models, see docs/optimize.md]")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--emulate", is_flag=True, help="run under qemu-user (automatic for cross-compiled artifacts)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object (max_abs_error, rel_l2_error, passed...)")

@@ -138,8 +138,9 @@ def _var_args(e) -> list:
 
 
 def find_epilogue(start: relax.Var, order: list, var2val: dict, users: dict, const_of, n_out: int,
-                  channel_axis: int) -> Epilogue:
-    """The largest closed elementwise group after ``start`` (see the module docstring)."""
+                  channel_axis: int, boundary: frozenset = frozenset()) -> Epilogue:
+    """The largest closed elementwise group after ``start`` (see the module docstring). Values in
+    ``boundary`` (int8 inputs of other layers) end the group: the kernel must produce them."""
     shape = tuple(int(d) for d in start.ty.shape)
     group, best = {start}, Epilogue()
     steps, consts, rows = [], [], {}
@@ -151,7 +152,7 @@ def find_epilogue(start: relax.Var, order: list, var2val: dict, users: dict, con
         if _name(call) == "relax.clip":
             args = args[:1]
         ins = [a for a in args if isinstance(a, relax.Var) and a in group]
-        if not ins:
+        if not ins or any(a in boundary for a in ins):
             continue
         ok = True
         for a in args:

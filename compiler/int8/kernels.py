@@ -66,6 +66,10 @@ class ConvSpec:
         return self.n * oh * ow * self.o * self.c * self.kh * self.kw
 
 
+PARALLEL_MACS = 1 << 21       # ~2M MACs: a few microseconds on one core
+PARALLEL_PACK_BYTES = 1 << 16
+
+
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -155,6 +159,9 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     # copy is a streaming 4-way interleave that LLVM vectorizes); channels-last input packs to
     # [N, Hp, Wp, C4*4] (a vector copy). Either way 4 channels of a pixel are one 32-bit load.
     XP_SHAPE = (N, C4, HP, WP, 4) if NCHW_IN else (N, HP, WP, C4 * 4)
+    # Waking the thread pool costs microseconds: small layers (PP-OCR cls is full of them) run serially.
+    pack_loop = T.parallel if N * C4 * HP * WP * 4 >= PARALLEL_PACK_BYTES else T.serial
+    tile_loop = T.parallel if spec.macs >= PARALLEL_MACS else T.serial
 
     def act(xp, b, c4, yy, xx):
         idx = [b, c4, yy, xx, 0] if NCHW_IN else [b, yy, xx, c4 * 4]
@@ -167,7 +174,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         xp = T.alloc_buffer(XP_SHAPE, ad)
         if NCHW_IN:
-            for bc in T.parallel(N * C4):
+            for bc in pack_loop(N * C4):
                 for yy in range(HP):
                     if 0 <= yy - PT and yy - PT < H:
                         for xx in range(PL):
@@ -188,7 +195,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                             for j in T.unroll(4):
                                 xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
         else:
-            for by in T.parallel(N * HP):
+            for by in pack_loop(N * HP):
                 for xx in range(WP):
                     for cc in T.vectorized(C4 * 4):
                         if 0 <= by % HP - PT and by % HP - PT < H and PL <= xx and xx < PL + W and cc < C:
@@ -196,7 +203,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                                 ad, T.Cast("int32", x[by // HP, by % HP - PT, xx - PL, cc]) + SHIFT)
                         else:
                             xp[by // HP, by % HP, xx, cc] = T.Cast(ad, ZP)
-        for task in T.parallel(N * OH * XO):
+        for task in tile_loop(N * OH * XO):
             b = task // (OH * XO)
             y = task // XO % OH
             x0 = task % XO * U

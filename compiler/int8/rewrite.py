@@ -22,6 +22,7 @@ from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 
 from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
 from edgec.compiler.int8.isa import DotISA
+from edgec.compiler.int8.qdq import drop_float_qdq, droppable
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
 
 MIN_REDUCTION = 16  # C*KH*KW below this: pack + epilogue cost more than the dot products save
@@ -36,6 +37,7 @@ class Int8Stats:
     float_layers: dict[str, int] = field(default_factory=dict)  # reason -> count
     weight_bytes: int = 0
     fused_epilogue_ops: int = 0
+    guard_us: list = field(default_factory=list)  # [float, int8] microseconds per layer (measured guard)
 
     def skip(self, reason: str) -> None:
         self.float_layers[reason] = self.float_layers.get(reason, 0) + 1
@@ -43,11 +45,11 @@ class Int8Stats:
     def as_dict(self) -> dict:
         return {"int8_layers": self.int8_layers, "int8_macs": self.int8_macs,
                 "float_layers": dict(self.float_layers), "int8_weight_bytes": self.weight_bytes,
-                "fused_epilogue_ops": self.fused_epilogue_ops}
+                "fused_epilogue_ops": self.fused_epilogue_ops, "speed_guard_us": self.guard_us}
 
 
 def _const(expr: Expr, var2val: dict) -> np.ndarray | None:
-    """Evaluate a constant subgraph (constants, reshape, dequantize) to numpy, else None."""
+    """Evaluate a constant subgraph (constants, reshape, dequantize, isnan/where) to numpy, else None."""
     while isinstance(expr, Var) and expr in var2val:
         expr = var2val[expr]
     if isinstance(expr, Constant):
@@ -61,6 +63,11 @@ def _const(expr: Expr, var2val: dict) -> np.ndarray | None:
         if v is None or not isinstance(shape, relax.ShapeExpr):
             return None
         return v.reshape([int(d) for d in shape.values])
+    if name in ("relax.isnan", "relax.where"):  # the importer's NaN guard around Clip bounds
+        vals = [_const(a, var2val) for a in expr.args]
+        if any(v is None for v in vals):
+            return None
+        return np.isnan(vals[0]) if name == "relax.isnan" else np.where(*vals)
     if name == "relax.dequantize":
         q, s, z = (_const(a, var2val) for a in expr.args[:3])
         if q is None or s is None or z is None:
@@ -206,28 +213,69 @@ def _program_order(func: relax.Function) -> list:
     return [b.var for block in func.body.blocks for b in block.bindings]
 
 
-def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None) -> tvm.IRModule:
-    """Rewrite every QDQ conv2d/matmul the int8 kernel can take; a no-op without ``isa``."""
-    stats = stats if stats is not None else Int8Stats()
-    if isa is None:
-        return mod
-    func = mod["main"]
+def _matches(func: relax.Function, var2val: dict, stats: Int8Stats) -> dict:
+    conv2d, matmul = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")
+    out = {}
+    for var in _program_order(func):
+        call = var2val.get(var)
+        if isinstance(call, Call) and call.op in (conv2d, matmul):
+            m = match_conv(call, var2val, stats) if call.op == conv2d else match_matmul(call, var2val, stats)
+            if m is not None:
+                out[var] = m
+    return out
+
+
+def find_plans(func: relax.Function, stats: Int8Stats) -> tuple[dict, dict]:
+    """Every conv/matmul the int8 kernel can take, in program order: {final call: plan}, var2val."""
     var2val = relax.analysis.get_var2val(func)
     order = [v for v in _program_order(func) if v in var2val]
     users = users_of(var2val)
     conv2d, matmul = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")
+    matches = _matches(func, var2val, stats)
+    boundary = frozenset(m.xq for m in matches.values())
     plans: dict = {}
-    for var in order:
+    for var, m in matches.items():
         call = var2val[var]
-        if not isinstance(call, Call) or call.op not in (conv2d, matmul):
-            continue
-        m = match_conv(call, var2val, stats) if call.op == conv2d else match_matmul(call, var2val, stats)
-        if m is None:
-            continue
         ep = find_epilogue(var, order, var2val, users, lambda e: _const(e, var2val), m.spec.o,
-                           1 if call.op == conv2d else -1)
+                           1 if call.op == conv2d else -1, boundary)
         plans[var2val[ep.out_var] if ep.steps else call] = _Plan(m, var, ep)
-    rw = _Rewriter(mod, isa, stats, plans)
-    new = rw.visit_expr(func)
-    rw.builder_.update_func(mod.get_global_var("main"), new)
-    return relax.transform.DeadCodeElimination()(rw.builder_.get())
+    return plans, var2val
+
+
+def drop_unused_qdq(mod: tvm.IRModule, stats: Int8Stats | None = None) -> tvm.IRModule:
+    """Remove the fake-quant pairs no int8 kernel will read (qdq.py); counts the float layers."""
+    stats = stats if stats is not None else Int8Stats()
+    for gv, func in list(mod.functions_items()):
+        if isinstance(func, relax.Function):
+            var2val = relax.analysis.get_var2val(func)
+            keep_q = frozenset(m.xq for m in _matches(func, var2val, stats).values())
+            mod = drop_float_qdq(mod, gv, func, droppable(var2val, users_of(var2val), keep_q))
+    return mod
+
+
+def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None,
+               keep=None, drop_qdq: bool = True) -> tvm.IRModule:
+    """Rewrite the QDQ conv2d/matmul layers of every Relax function onto int8 kernels; a no-op
+    without ``isa``. ``drop_qdq`` first removes fake-quant pairs no int8 kernel reads (qdq.py).
+    ``keep(index, plan) -> bool`` (the measured speed guard) can veto a layer."""
+    stats = stats if stats is not None else Int8Stats()
+    if isa is None:
+        return mod
+    if drop_qdq:
+        mod = drop_unused_qdq(mod, stats)
+    for gv, func in list(mod.functions_items()):
+        if not isinstance(func, relax.Function):
+            continue
+        plans, _ = find_plans(func, Int8Stats())
+        if keep is not None:
+            vetoed = [c for i, (c, p) in enumerate(plans.items()) if not keep(i, p)]
+            for c in vetoed:
+                del plans[c]
+                stats.skip("slower than float here (measured)")
+        if not plans:
+            continue
+        rw = _Rewriter(mod, isa, stats, plans)
+        new = rw.visit_expr(func)
+        rw.builder_.update_func(gv, new)
+        mod = rw.builder_.get()
+    return relax.transform.DeadCodeElimination()(mod)

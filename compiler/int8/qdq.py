@@ -1,0 +1,53 @@
+"""Drop fake-quantization that no integer kernel consumes.
+
+A QDQ model rounds nearly every tensor through quantize -> dequantize, also where the consumer
+runs in float here (depthwise convs, pooling, SE blocks, residual adds, attention). Executed
+literally, each pair is extra work and splits TVM's fusion; dropped, the float op reads the
+unrounded value - the float model's value, so accuracy can only move towards float. Pairs whose
+int8 tensor feeds an integer kernel (``keep``) stay: that rounding is the kernel's input.
+"""
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+from tvm.relax import Call, Expr, PyExprMutator, expr_functor
+
+_Q, _DQ = "relax.quantize", "relax.dequantize"
+
+
+def _op(e) -> str:
+    return e.op.name if isinstance(e, Call) and isinstance(e.op, tvm.ir.Op) else ""
+
+
+def droppable(var2val: dict, users: dict, keep: frozenset) -> dict:
+    """{dequantize call: float value it can be replaced with}."""
+    out = {}
+    for q, e in var2val.items():
+        if _op(e) != _Q or q in keep or not isinstance(q, relax.DataflowVar):
+            continue
+        dqs = users.get(q, [])
+        if dqs and all(_op(var2val.get(u)) == _DQ for u in dqs):
+            for u in dqs:
+                out[var2val[u]] = e.args[0]
+    return out
+
+
+@expr_functor.mutator
+class _Dropper(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule, replace: dict) -> None:
+        super().__init__(mod)
+        self.replace = replace
+
+    def visit_call_(self, call: Call) -> Expr:
+        if call in self.replace:
+            return self.visit_expr(self.replace[call])
+        return super().visit_call_(call)
+
+
+def drop_float_qdq(mod: tvm.IRModule, gv, func: relax.Function, replace: dict) -> tvm.IRModule:
+    if not replace:
+        return mod
+    rw = _Dropper(mod, replace)
+    rw.builder_.update_func(gv, rw.visit_expr(func))
+    # the dropped pairs leave `v = x` aliases, which split TVM's operator fusion: fold them away
+    return relax.transform.DeadCodeElimination()(relax.transform.CanonicalizeBindings()(rw.builder_.get()))
