@@ -154,9 +154,24 @@ def match_conv(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
     return _Match(spec, xq, sx, w_q, sw, out_shape)
 
 
+def _transposed(expr: Expr, var2val: dict) -> Expr | None:
+    """The operand of permute_dims(x, [1, 0]) (Gemm transB imports as this), else None."""
+    while isinstance(expr, Var) and expr in var2val:
+        expr = var2val[expr]
+    if isinstance(expr, Call) and isinstance(expr.op, tvm.ir.Op) and expr.op.name == "relax.permute_dims" \
+            and expr.attrs.axes is not None and [int(a) for a in expr.attrs.axes] == [1, 0]:
+        return expr.args[0]
+    return None
+
+
 def match_matmul(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
     act = _activation(call.args[0], var2val)
-    wts = _weights(call.args[1], var2val, out_axis=1)
+    inner = _transposed(call.args[1], var2val)
+    if inner is not None:  # x @ W.T with W [N, K]
+        wts = _weights(inner, var2val, out_axis=0)
+        wts = wts and (np.ascontiguousarray(wts[0].T), wts[1])
+    else:
+        wts = _weights(call.args[1], var2val, out_axis=1)
     if act is None or wts is None or wts[0].ndim != 2:
         return None
     xq, dtype, sx, zx = act
@@ -230,7 +245,7 @@ def find_plans(func: relax.Function, stats: Int8Stats) -> tuple[dict, dict]:
     var2val = relax.analysis.get_var2val(func)
     order = [v for v in _program_order(func) if v in var2val]
     users = users_of(var2val)
-    conv2d, matmul = tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")
+    conv2d = tvm.ir.Op.get("relax.nn.conv2d")
     matches = _matches(func, var2val, stats)
     boundary = frozenset(m.xq for m in matches.values())
     plans: dict = {}

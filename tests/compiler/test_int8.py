@@ -1,0 +1,172 @@
+"""Integer kernels for QDQ models: kernel numerics on odd shapes, the Relax rewrite (what runs
+int8, what stays float and why), fused epilogues, fake-quant dropping, the speed guard, the
+aarch64 sdot path, weight bytes."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tvm
+from onnx import TensorProto, helper, numpy_helper
+
+import edgec
+from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
+from edgec.compiler.int8.isa import SDOT, VNNI
+from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
+from edgec.compiler.quantize import Int8Options, quantize
+from edgec.models.tiny import _Builder
+
+HOST = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
+needs_vnni = pytest.mark.skipif(dot_isa(HOST) is not VNNI, reason="host CPU has no AVX-512 VNNI")
+
+
+def _ort_conv(x, w, spec):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=list(spec.stride), pads=list(spec.pad),
+                            dilations=list(spec.dilation))
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _run_kernel(spec, isa, xq, wq, ws, xs, epilogue=None, ep=None, out_dtype="float32"):
+    f = conv_int8_func(spec, isa, epilogue=epilogue, ep_rows=0 if ep is None else len(ep), out_dtype=out_dtype)
+    lib = tvm.tirx.build(f.with_attr("global_symbol", "main"), target=HOST)
+    scale, corr = epilogue_constants(wq, ws, xs, spec, isa)
+    eps = np.zeros((1, spec.o), np.float32) if ep is None else ep
+    args = [tvm.runtime.tensor(a) for a in (xq, pack_weights(wq, isa), scale, corr, eps,
+                                             np.zeros(spec.out_shape, out_dtype))]
+    lib(*args)
+    return args[-1].numpy()
+
+
+SPECS = [
+    ConvSpec(1, 240, 1, 96, 240),                                                   # 1x1 over a flattened row
+    ConvSpec(1, 13, 9, 13, 7, 3, 2, (2, 1), (1, 0, 2, 1), (1, 2), x_dtype="uint8", x_zp=77),  # odd everything
+    ConvSpec(2, 24, 10, 12, 40, 3, 3, pad=(1, 1, 1, 1)),                             # batch 2, O % 16 != 0
+    ConvSpec(1, 3, 16, 20, 16, 3, 3, (2, 2), (1, 1, 1, 1)),                          # stem: C padded to 4
+    ConvSpec(1, 121, 1, 37, 70, in_layout="NHWC", out_layout="NHWC"),               # matmul rows, odd K/N/M
+]
+
+
+@needs_vnni
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.c}x{s.h}x{s.w}->{s.o}k{s.kh}{s.kw}{s.in_layout}")
+def test_vnni_kernel_matches_a_float_conv_on_the_dequantized_values(spec):
+    rng = np.random.default_rng(0)
+    lo, hi = (0, 256) if spec.x_dtype == "uint8" else (-128, 128)
+    xq = rng.integers(lo, hi, spec.in_shape).astype(spec.x_dtype)
+    wq = rng.integers(-127, 128, (spec.o, spec.c, spec.kh, spec.kw)).astype(np.int8)
+    ws, xs = rng.uniform(0.01, 0.02, spec.o).astype(np.float32), 0.05
+    got = _run_kernel(spec, VNNI, xq, wq, ws, xs)
+    xf = (xq.astype(np.float32) - spec.x_zp) * xs
+    if spec.in_layout == "NHWC":
+        xf = xf.transpose(0, 3, 1, 2)
+    ref = _ort_conv(xf, wq.astype(np.float32) * ws[:, None, None, None], spec)
+    if spec.out_layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    assert got.shape == ref.shape
+    # integer accumulation is exact: what is left is the float rounding of the reference
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-6
+
+
+@needs_vnni
+def test_epilogue_writes_the_next_layers_int8_input():
+    from tvm import tirx
+
+    spec = ConvSpec(1, 32, 6, 8, 20, 3, 3, pad=(1, 1, 1, 1))
+    rng = np.random.default_rng(1)
+    xq = rng.integers(-128, 128, spec.in_shape).astype(np.int8)
+    wq = rng.integers(-127, 128, (spec.o, spec.c, 3, 3)).astype(np.int8)
+    ws = np.full(spec.o, 0.01, np.float32)
+    bias = rng.normal(0, 1, spec.o).astype(np.float32)
+
+    def relu_quantize(v, oc, ep):  # + bias[oc], relu, quantize with scale 0.5
+        r = tirx.max(v + ep[0, oc], tirx.const(0.0, "float32"))
+        return tirx.min(tirx.round(r / tirx.const(0.5, "float32")), tirx.const(127.0, "float32")).astype("int8")
+
+    got = _run_kernel(spec, VNNI, xq, wq, ws, 0.05, relu_quantize, bias[None], "int8")
+    plain = _run_kernel(spec, VNNI, xq, wq, ws, 0.05)
+    want = np.clip(np.round(np.maximum(plain + bias[None, :, None, None], 0) / 0.5), -128, 127).astype(np.int8)
+    assert got.dtype == np.int8 and np.abs(got.astype(int) - want).max() <= 1 and (got == want).mean() > 0.99
+
+
+def test_aarch64_kernel_uses_the_sdot_instruction():
+    t = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76", "mattr": ["+neon", "+dotprod"]})
+    assert dot_isa(t) is SDOT
+    assert dot_isa(tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"})) is None
+    f = conv_int8_func(ConvSpec(1, 64, 1, 48, 32), SDOT)
+    asm = tvm.tirx.build(f.with_attr("global_symbol", "main"), target=t).inspect_source("asm")
+    assert "sdot" in asm
+
+
+def _qdq_cnn(seed: int = 0) -> tuple[onnx.ModelProto, onnx.ModelProto, list]:
+    """conv3x3 8->32 + relu, 1x1 32->32 + clip, depthwise 3x3, 1x1 32->32 + residual add,
+    global pool, MatMul head 32->10: four int8 layers and one float (depthwise)."""
+    b = _Builder(seed)
+    a = b.op("Relu", [b.op("Conv", ["x", b.weight(32, 8, 3, 3), b.weight(32)], pads=[1, 1, 1, 1])])
+    p = b.op("Clip", [b.op("Conv", [a, b.weight(32, 32, 1, 1), b.weight(32)]), b.const(np.float32(0)), b.const(np.float32(6))])
+    d = b.op("Relu", [b.op("Conv", [p, b.weight(32, 1, 3, 3), b.weight(32)], group=32, pads=[1, 1, 1, 1])])
+    r = b.op("Add", [b.op("Conv", [d, b.weight(32, 32, 1, 1), b.weight(32)]), p])
+    g = b.op("Flatten", [b.op("GlobalAveragePool", [r])])
+    b.nodes.append(helper.make_node("MatMul", [g, b.weight(32, 10)], ["y"], name="head"))
+    m = b.model("qdq_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
+    calib = [{"x": np.random.default_rng(100 + i).uniform(-1, 1, (1, 8, 12, 12)).astype(np.float32)} for i in range(16)]
+    return m, quantize(m, "int8", calib, Int8Options()).model, calib
+
+
+@needs_vnni
+def test_qdq_model_runs_its_conv_and_matmul_layers_on_int8_kernels(tmp_path):
+    m, q, calib = _qdq_cnn()
+    art = edgec.compile(q, out=tmp_path / "q", speed_guard=False)
+    st = art.manifest.compile_options["int8"]
+    assert st["int8_layers"] == 4 and st["float_layers"] == {"grouped/depthwise conv (no dot-product reduction)": 1}
+    assert st["fused_epilogue_ops"] >= 4  # bias, relu/clip and the next layer's quantize ride in the kernels
+    assert art.manifest.compile_options["qdq"] is True
+    res = edgec.verify(art, q)  # against ORT running the same QDQ model
+    assert res.tolerance_rel_l2 == 0.5 and res.rel_l2_error < 0.05, res
+    sess, ref = art.load(), ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = [{"x": np.random.default_rng(i).uniform(-1, 1, (1, 8, 12, 12)).astype(np.float32)} for i in range(20)]
+    agree = np.mean([sess.run(f)["y"].argmax() == ref.run(None, f)[0].argmax() for f in feeds])
+    assert agree >= 0.9
+    f32 = edgec.compile(m, out=tmp_path / "f")
+    # int8 weights plus per-channel scale/correction/bias: on a model this small those and the
+    # float depthwise weights weigh in (PP-OCR rec: 0.29x, tests/test_zoo_models.py)
+    assert art.manifest.compile_options["weight_bytes"] < 0.45 * f32.manifest.compile_options["weight_bytes"]
+
+
+@needs_vnni
+def test_speed_guard_times_every_layer_and_keeps_the_faster(tmp_path):
+    _, q, _ = _qdq_cnn(seed=1)
+    art = edgec.compile(q, out=tmp_path / "q", speed_guard=True)
+    st = art.manifest.compile_options["int8"]
+    times = st["speed_guard_us"]
+    assert len(times) == 4 and all(f > 0 and i > 0 for f, i in times)
+    slower = sum(i >= f for f, i in times)
+    assert st["int8_layers"] == 4 - slower
+    assert st["float_layers"].get("slower than float here (measured)", 0) == slower
+    assert edgec.verify(art, q).passed
+
+
+def test_target_without_a_dot_product_instruction_keeps_float(tmp_path):
+    _, q, _ = _qdq_cnn()
+    art = edgec.compile(q, target="x86_64-avx2", out=tmp_path / "q")
+    st = art.manifest.compile_options["int8"]
+    assert st["int8_layers"] == 0 and "no int8 dot-product instruction on x86_64-avx2" in st["float_layers"]
+    assert edgec.verify(art, q).passed
+
+
+def test_fake_quant_is_dropped_except_where_an_int8_kernel_reads_it():
+    from edgec.compiler.driver import CompileOptions, import_model
+    from edgec.compiler.int8.rewrite import drop_unused_qdq
+    from edgec.compiler.source import resolve_model
+
+    def count(mod, op):
+        return mod["main"].script(show_meta=False).count(f"R.{op}(")
+
+    _, q, _ = _qdq_cnn()
+    mod, *_ = import_model(resolve_model(q), CompileOptions())
+    before = count(mod, "quantize")
+    dropped = drop_unused_qdq(mod)
+    assert count(dropped, "quantize") == 4 < before  # one per int8 layer input, nothing else
+    lowered = lower_int8(mod, VNNI, Int8Stats())
+    assert count(lowered, "nn.conv2d") == 1 and count(lowered, "matmul") == 0  # only the depthwise stays float
