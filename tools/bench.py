@@ -11,6 +11,11 @@ threads. Results go to bench-results/bench.json.
 
     python tools/bench.py                          # everything, 1 and 2 threads
     python tools/bench.py --models ppocr-cls --threads 2 --no-stock
+    python tools/bench.py --models ppocr-det,ppocr-rec,ppocr-cls --int8 --no-stock   # + int8 vs fp32
+
+--int8 also compiles each PP-OCR model with --quantize int8 (calibrated on rendered pages, text
+lines or crops; speed guard on) and runs it next to the fp32 artifact and ONNX Runtime on the same
+QDQ model, in the same rounds.
 """
 from __future__ import annotations
 
@@ -66,7 +71,19 @@ def model_source(name: str, workdir: Path):
     return name, models.get(name).format, p.read_bytes()
 
 
-def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None, target: str = "host") -> dict:
+def calibration_for(name: str, n: int = 32) -> list[dict]:
+    """Realistic calibration inputs for the PP-OCR models (what tools/quant_eval.py uses)."""
+    from edgec.models import ocr_eval, samples
+
+    if name == "ppocr-det":
+        return [{"x": samples.text_page((1, 3, 640, 640), seed=s)} for s in range(100, 100 + max(4, n // 4))]
+    if name == "ppocr-rec":
+        return [f for f, _ in ocr_eval.rec_dataset(n, seed=900)]
+    return [f for f, _ in ocr_eval.cls_dataset(n, seed=5000)]
+
+
+def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None, target: str = "host",
+                int8: bool = False) -> dict:
     import edgec
     from edgec.compiler.driver import import_model, CompileOptions
     from edgec.compiler.flops import count_flops
@@ -82,6 +99,9 @@ def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | N
             variants["edgec-tuned"] = {"tuning_db": tuning_db, "target": target}
         if stock:
             variants["stock-tvm"] = {"schedule": "none", "target": target}
+        if int8 and name in OCR:
+            variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8",
+                                      "calib": calibration_for(name)}
         for variant, kw in variants.items():
             out = workdir / f"{name}-{variant}"
             t0 = time.perf_counter()
@@ -116,6 +136,10 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
             else edgec.models.fetch(entry["source"], quiet=True).read_bytes()
         ref = reference_for(entry["format"], src_bytes, threads=threads)
         runners[ref.name] = lambda r=ref, f=feeds: r.run(f)
+        if "edgec-int8" in entry["variants"]:  # ORT on the same QDQ model: the int8 peer
+            qref = reference_for("onnx", (Path(entry["variants"]["edgec-int8"]["path"]) / "source.onnx").read_bytes(),
+                                 threads=threads)
+            runners["onnxruntime-int8"] = lambda r=qref, f=feeds: r.run(f)
         stats = alternate(runners, runs=runs, rounds=rounds)
         results[name] = {"reference": ref.name, "latency": {k: s.to_dict() for k, s in stats.items()},
                          "tvm_threads": active_threads()}
@@ -148,6 +172,11 @@ def report(plan: dict, by_threads: dict, peaks: dict) -> str:
             if "edgec-tuned" in lat:
                 et = lat["edgec-tuned"]["median_ms"]
                 lines.append(f"{'  tuned':<17}{'':7}{t:>4}{et:10.2f}{'':10}{'':12}{'':9}{et / p:11.2f}")
+            if "edgec-int8" in lat:
+                q, oq = lat["edgec-int8"]["median_ms"], lat["onnxruntime-int8"]["median_ms"]
+                lines.append(f"{'  int8':<17}{'':7}{t:>4}{q:10.2f}{'':10}{'ort-int8':>12}{oq:9.2f}{q / oq:11.2f}"
+                             f"{'':11}{'':7}{plan[name]['variants']['edgec-int8']['compile_s']:10.1f}"
+                             f"   int8/fp32 {q / e:.2f}")
         ocr = [res[m]["latency"]["edgec"]["median_ms"] / res[m]["latency"][res[m]["reference"]]["median_ms"]
                for m in OCR if m in res]
         if ocr:
@@ -165,6 +194,7 @@ def main() -> None:
     ap.add_argument("--no-stock", action="store_true", help="skip stock TVM (slow to run)")
     ap.add_argument("--tuning-db", default=None, help="also bench artifacts compiled with this tuning database")
     ap.add_argument("--target", default="host", help="CPU target to compile for (must run here), e.g. x86_64-avx2")
+    ap.add_argument("--int8", action="store_true", help="also bench --quantize int8 artifacts of the PP-OCR models")
     ap.add_argument("--out", default=str(REPO / "bench-results"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -175,7 +205,7 @@ def main() -> None:
     out = Path(a.out)
     work = out / "artifacts"
     work.mkdir(parents=True, exist_ok=True)
-    plan = compile_all(a.models.split(","), work, not a.no_stock, a.tuning_db, a.target)
+    plan = compile_all(a.models.split(","), work, not a.no_stock, a.tuning_db, a.target, a.int8)
     by_threads, peaks = {}, {}
     for t in (int(x) for x in a.threads.split(",")):
         peaks[t] = measure_peak(t)
