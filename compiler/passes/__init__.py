@@ -1,10 +1,11 @@
 """Graph passes; importing this package registers them all."""
 from edgec.compiler.passes import (  # noqa: F401 - importing registers the passes
-    convtranspose_to_conv, fix_input_shapes, fold_batchnorm, fold_constants, infer_shapes, remove_identity)
+    convtranspose_to_conv, fix_input_shapes, fold_batchnorm, fold_constants, infer_shapes, qoperator_to_qdq,
+    remove_identity)
 from edgec.compiler.passes.registry import PassContext, PassReport, available_passes, get_pass, register, run_pipeline
 
 # Clean-up that makes real exports import into TVM; runs before any optimization.
-CLEANUP = ["fix_input_shapes", "infer_shapes", "fold_constants", "remove_identity", "infer_shapes"]
+CLEANUP = ["qoperator_to_qdq", "fix_input_shapes", "infer_shapes", "fold_constants", "remove_identity", "infer_shapes"]
 # Default graph optimizations (fusion, folding) on top of the clean-up.
 DEFAULT_PIPELINE = CLEANUP + ["fold_batchnorm", "convtranspose_to_conv", "fold_constants", "infer_shapes"]
 

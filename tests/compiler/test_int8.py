@@ -170,3 +170,30 @@ def test_fake_quant_is_dropped_except_where_an_int8_kernel_reads_it():
     assert count(dropped, "quantize") == 4 < before  # one per int8 layer input, nothing else
     lowered = lower_int8(mod, VNNI, Int8Stats())
     assert count(lowered, "nn.conv2d") == 1 and count(lowered, "matmul") == 0  # only the depthwise stays float
+
+
+def test_qoperator_model_imports_and_runs_int8(tmp_path):
+    """QLinearConv / QLinearMatMul (ORT's QOperator format; TVM imports neither)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    m, _, calib = _qdq_cnn(seed=2)
+    onnx.save(m, tmp_path / "f.onnx")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "qop.onnx"), Reader(), quant_format=QuantFormat.QOperator,
+                    op_types_to_quantize=["Conv", "MatMul"], per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    qop = onnx.load(tmp_path / "qop.onnx")
+    assert {"QLinearConv", "QLinearMatMul"} <= {n.op_type for n in qop.graph.node}
+    art = edgec.compile(qop, out=tmp_path / "a", speed_guard=False)
+    assert any("qoperators_rewritten=5" in p for p in art.manifest.compile_options["passes"])
+    if dot_isa(HOST) is VNNI:
+        assert art.manifest.compile_options["int8"]["int8_layers"] == 4
+    res = edgec.verify(art, qop)
+    assert res.passed and res.rel_l2_error < 0.05, res
