@@ -117,3 +117,19 @@ def test_cuda_artifact_carries_compiled_kernels(tmp_path):
             edgec.load(art.path)
     else:  # on a GPU machine: it must load with the driver alone and match the reference
         assert edgec.verify(art, tiny_mlp()).passed
+
+
+def test_int8_model_on_rpi5_uses_sdot_and_matches_ort_under_qemu(tmp_path):
+    """rpi5 (Cortex-A76, +dotprod): the QDQ layers run on sdot kernels; rpi4 (A72) has no dotprod."""
+    from tests.compiler.test_int8 import _qdq_cnn
+
+    _, q, _ = _qdq_cnn()
+    art = edgec.compile(q, target="rpi5", out=tmp_path / "q5")
+    assert art.manifest.compile_options["int8"]["int8_layers"] == 4
+    dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(art.library)], capture_output=True, text=True,
+                         check=True).stdout
+    assert dis.count("sdot") >= 4
+    res = edgec.verify(art, q)
+    assert res.ran_on.startswith("emulated") and res.passed and res.rel_l2_error < 0.05, res
+    a4 = edgec.compile(q, target="rpi4", out=tmp_path / "q4")
+    assert a4.manifest.compile_options["int8"]["int8_layers"] == 0
