@@ -111,7 +111,7 @@ def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbo
     stats = Int8Stats()
     if isa is None:
         stats.skip(f"no int8 dot-product instruction on {tgt.name}")
-        return mod, stats
+        return lower_int8(mod, None, stats), stats
     mod = drop_unused_qdq(mod, stats)
     keep = None
     if speed_guard if speed_guard is not None else not tgt.is_cross:

@@ -193,15 +193,43 @@ class _Plan:
     epilogue: Epilogue   # fused elementwise work; its out_var is the value the kernel produces
 
 
+def _grouped_conv_int8_weights(x, wq, scale, strides, padding, dilation, groups):
+    """A float grouped/depthwise conv that keeps its weights int8 in the library: the dequantize
+    runs inside the conv kernel, where TVM cannot constant-fold it back to float32."""
+    from tvm import te, topi
+
+    w = te.compute(wq.shape, lambda o, i, h, k: wq[o, i, h, k].astype("float32") * scale[o], name="dequantize_w")
+    return topi.nn.conv(x, w, strides, padding, dilation, groups, "NCHW", "OIHW")
+
+
 @expr_functor.mutator
 class _Rewriter(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, isa: DotISA, stats: Int8Stats, plans: dict) -> None:
+    def __init__(self, mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats, plans: dict, var2val: dict) -> None:
         super().__init__(mod)
-        self.isa, self.stats, self.plans = isa, stats, plans  # plans: final call -> _Plan
+        self.isa, self.stats, self.plans, self.var2val = isa, stats, plans, var2val  # plans: final call -> _Plan
+
+    def _grouped(self, call: Call) -> Expr | None:
+        a = call.attrs
+        if int(a.groups) == 1 or str(a.data_layout) != "NCHW" or str(a.kernel_layout) != "OIHW" \
+                or str(a.out_layout) != "NCHW":
+            return None
+        wts = _weights(call.args[1], self.var2val, out_axis=0)
+        if wts is None:
+            return None
+        wq, sw = wts
+        scale = np.broadcast_to(sw.astype(np.float32), (wq.shape[0],)).copy()
+        self.stats.weight_bytes += wq.nbytes + scale.nbytes
+        return self.builder_.call_te(_grouped_conv_int8_weights, self.visit_expr(call.args[0]), relax.const(wq),
+                                     relax.const(scale), [int(v) for v in a.strides], [int(v) for v in a.padding],
+                                     [int(v) for v in a.dilation], int(a.groups), primfunc_name_hint="conv2d_int8w")
 
     def visit_call_(self, call: Call) -> Expr:
         plan = self.plans.get(call)
         if plan is None:
+            if call.op == tvm.ir.Op.get("relax.nn.conv2d"):
+                grouped = self._grouped(call)
+                if grouped is not None:
+                    return grouped
             return super().visit_call_(call)
         m, ep, isa, bb = plan.match, plan.epilogue, self.isa, self.builder_
         spec = m.spec
@@ -270,26 +298,24 @@ def drop_unused_qdq(mod: tvm.IRModule, stats: Int8Stats | None = None) -> tvm.IR
 
 def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None,
                keep=None, drop_qdq: bool = True) -> tvm.IRModule:
-    """Rewrite the QDQ conv2d/matmul layers of every Relax function onto int8 kernels; a no-op
-    without ``isa``. ``drop_qdq`` first removes fake-quant pairs no int8 kernel reads (qdq.py).
+    """Rewrite the QDQ conv2d/matmul layers of every Relax function onto int8 kernels (none
+    without ``isa``); grouped convs keep int8 weights in every case. ``drop_qdq`` first removes fake-quant pairs no int8 kernel reads (qdq.py).
     ``keep(index, plan) -> bool`` (the measured speed guard) can veto a layer."""
     stats = stats if stats is not None else Int8Stats()
-    if isa is None:
-        return mod
-    if drop_qdq:
+    if drop_qdq and isa is not None:
         mod = drop_unused_qdq(mod, stats)
     for gv, func in list(mod.functions_items()):
         if not isinstance(func, relax.Function):
             continue
-        plans, _ = find_plans(func, Int8Stats())
+        plans, var2val = find_plans(func, Int8Stats())
+        if isa is None:
+            plans = {}
         if keep is not None:
             vetoed = [c for i, (c, p) in enumerate(plans.items()) if not keep(i, p)]
             for c in vetoed:
                 del plans[c]
                 stats.skip("slower than float here (measured)")
-        if not plans:
-            continue
-        rw = _Rewriter(mod, isa, stats, plans)
+        rw = _Rewriter(mod, isa, stats, plans, var2val)
         new = rw.visit_expr(func)
         rw.builder_.update_func(gv, new)
         mod = rw.builder_.get()
