@@ -17,10 +17,33 @@ INDEX = "cuda_kernels.json"
 _KERNELS: dict[str, bytes] = {}
 
 
+def _load_cuda_runtime() -> None:
+    """TVM keeps its CUDA runtime in a sidecar library (libtvm_runtime_cuda, linked to libcudart)
+    that a runtime-only `import tvm` does not load: load it here, next to libtvm_runtime. Without
+    the CUDA libraries this fails quietly and gpu_available() says no."""
+    from pathlib import Path
+
+    import tvm
+    from tvm.base import _LOADED_LIBS
+    from tvm_ffi.libinfo import load_lib_ctypes
+
+    if "tvm_runtime_cuda" in _LOADED_LIBS:
+        return
+    try:
+        _LOADED_LIBS["tvm_runtime_cuda"] = load_lib_ctypes(
+            package="tvm", target_name="tvm_runtime_cuda", mode="RTLD_LOCAL",
+            extra_lib_paths=[Path(_LOADED_LIBS["tvm_runtime"]._name).resolve().parent])
+    except (OSError, FileNotFoundError, RuntimeError):
+        pass
+    del tvm
+
+
 def gpu_available() -> bool:
     """True when TVM's CUDA runtime is loaded and sees a device (False without driver or GPU)."""
     import tvm_ffi
 
+    if tvm_ffi.get_global_func("ffi.Module.load_from_bytes.cuda", allow_missing=True) is None:
+        _load_cuda_runtime()
     if tvm_ffi.get_global_func("ffi.Module.load_from_bytes.cuda", allow_missing=True) is None:
         return False
     try:

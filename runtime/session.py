@@ -56,6 +56,7 @@ class Session:
                                     "none is visible here", hint="run it on the GPU machine")
             install_precompiled_kernels(self.path)
         lib = tvm.runtime.load_module(str(self.path / self.manifest.library))
+        self._gpu = gpu
         self._dev = tvm.cuda(0) if gpu else tvm.cpu()
         self._vm = tvm.runtime.vm.VirtualMachine(lib, self._dev)
         self._main = self._vm["main"]
@@ -100,14 +101,19 @@ class Session:
         return {spec.name: o.numpy() for spec, o in zip(self.outputs, outs)}
 
     def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
-        """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs already on device)."""
+        """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs already on device; on a GPU
+        each run ends with a device sync, or only the kernel launches would be timed)."""
         args = [self._tvm.runtime.tensor(a, self._dev) for a in self._check(feeds)]
         for _ in range(warmup):
             self._main(*args)
+        if self._gpu:
+            self._dev.sync()
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
             self._main(*args)
+            if self._gpu:
+                self._dev.sync()
             times.append(time.perf_counter() - t0)
         return times
 
