@@ -53,11 +53,16 @@ def reference_for(fmt: str, data: bytes, threads: int = 0):
     return OnnxRuntimeRef(data, threads) if fmt == "onnx" else LiteRTRef(data, threads)
 
 
-def ort_runner(model):
-    """``run(feeds) -> first output`` for an onnx.ModelProto on ONNX Runtime's CPU provider."""
+def ort_session(model):
+    """An ONNX Runtime CPU session for an onnx.ModelProto, warnings off."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_runner(model):
+    """``run(feeds) -> first output`` for an onnx.ModelProto on ONNX Runtime's CPU provider."""
+    sess = ort_session(model)
     return lambda feeds: sess.run(None, feeds)[0]

@@ -134,11 +134,15 @@ def _identity(val, oc, ep):
 
 
 def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilogue=None, ep_rows: int = 0,
-                   out_dtype: str = "float32") -> tirx.PrimFunc:
+                   out_dtype: str = "float32", x_shape: tuple | None = None,
+                   out_param_shape: tuple | None = None) -> tirx.PrimFunc:
     """PrimFunc(x, w_packed, scale, corr, ep, out), already scheduled.
 
     ``epilogue(val, oc, ep)`` maps the dequantized value (float32, scalar or vector) of output
-    channel ``oc`` to the stored value (see epilogue.py); ``ep`` holds its per-channel constants."""
+    channel ``oc`` to the stored value (see epilogue.py); ``ep`` holds its per-channel constants.
+    ``x_shape`` / ``out_param_shape``: the tensors' shapes as the graph has them, when the kernel
+    views them differently (1x1 conv: H*W as one row; matmul: rows x channels). The kernel then
+    aliases the same memory instead of the graph reshaping (a VM call per reshape)."""
     epi = epilogue or _identity
     L, ad = isa.lanes, isa.act_dtype
     t = tile or choose_tile(spec, isa)
@@ -154,6 +158,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     dot = _dot(isa)
     wvec = "int8x%d" % (4 * L)
     EP_ROWS = max(ep_rows, 1)
+    X_SHAPE, OUT_SHAPE = tuple(x_shape or spec.in_shape), tuple(out_param_shape or spec.out_shape)
     FULL_C = C % 4 == 0
     # NCHW input packs to [N, C/4, Hp, Wp, 4] (each 4-channel group one interleaved plane: the
     # copy is a streaming 4-way interleave that LLVM vectorizes); channels-last input packs to
@@ -168,10 +173,12 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
         return xp.vload(idx, ad + "x4")
 
     @T.prim_func
-    def main(x: T.Buffer(spec.in_shape, spec.x_dtype), w: T.Buffer((MO, KH, KW, C4, L, 4), "int8"),
+    def main(xg: T.Buffer(X_SHAPE, spec.x_dtype), w: T.Buffer((MO, KH, KW, C4, L, 4), "int8"),
              scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"),
-             ep: T.Buffer((EP_ROWS, O), "float32"), out: T.Buffer(spec.out_shape, out_dtype)):
+             ep: T.Buffer((EP_ROWS, O), "float32"), outg: T.Buffer(OUT_SHAPE, out_dtype)):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        x = T.decl_buffer(spec.in_shape, spec.x_dtype, data=xg.data)
+        out = T.decl_buffer(spec.out_shape, out_dtype, data=outg.data)
         xp = T.alloc_buffer(XP_SHAPE, ad)
         if NCHW_IN:
             for bc in pack_loop(N * C4):

@@ -24,6 +24,13 @@ def _op(e) -> str:
     return e.op.name if isinstance(e, Call) and isinstance(e.op, tvm.ir.Op) else ""
 
 
+def _is_gate(v) -> bool:
+    """A per-channel vector ([N, C, 1, 1]: an SE gate or a pooled vector): its rounding may go
+    (PP-OCR rec on 300 lines: CER 0.096 keeping it, 0.086 without; float 0.091)."""
+    shape = [int(d) for d in v.ty.shape]
+    return len(shape) == 4 and shape[2] * shape[3] == 1
+
+
 def droppable(var2val: dict, users: dict, keep: frozenset) -> dict:
     """{dequantize call: float value it can be replaced with}."""
     out = {}
@@ -33,7 +40,7 @@ def droppable(var2val: dict, users: dict, keep: frozenset) -> dict:
         dqs = users.get(q, [])
         if not dqs or any(_op(var2val.get(u)) != _DQ for u in dqs):
             continue
-        if any(_op(var2val.get(c)) in _KEEP_BEFORE for u in dqs for c in users.get(u, [])):
+        if any(_op(var2val.get(c)) in _KEEP_BEFORE for u in dqs for c in users.get(u, [])) and not _is_gate(q):
             continue  # measured: these consumers need their int8 input (see the module docstring)
         for u in dqs:
             out[var2val[u]] = e.args[0]

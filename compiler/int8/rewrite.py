@@ -235,21 +235,21 @@ class _Rewriter(PyExprMutator):
         spec = m.spec
         out_dtype = ep.out_dtype if ep.steps else "float32"
         build = (lambda val, oc, buf: ep.build(val, oc, buf, plan.start)) if ep.steps else None
-        func = conv_int8_func(spec, isa, epilogue=build, ep_rows=len(ep.channel_consts), out_dtype=out_dtype)
+        x_shape = tuple(int(d) for d in m.xq.ty.shape)
+        func = conv_int8_func(spec, isa, epilogue=build, ep_rows=len(ep.channel_consts), out_dtype=out_dtype,
+                              x_shape=x_shape, out_param_shape=m.out_shape)
         gvar = bb.add_func(func.without_attr("global_symbol"), f"int8_conv{self.stats.int8_layers}")
         scale, corr = epilogue_constants(m.w_q, m.w_scale, m.x_scale, spec, isa)
         packed = pack_weights(m.w_q, isa)
         consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
         xq = self.visit_expr(m.xq)
-        if tuple(int(d) for d in m.xq.ty.shape) != spec.in_shape:
-            xq = bb.emit(relax.op.reshape(xq, spec.in_shape))
         y = bb.emit(relax.call_tir(gvar, [xq] + [relax.const(a) for a in (packed, scale, corr, consts)],
-                                   out_ty=relax.TensorType(spec.out_shape, out_dtype)))
+                                   out_ty=relax.TensorType(m.out_shape, out_dtype)))
         self.stats.int8_layers += 1
         self.stats.int8_macs += spec.macs
         self.stats.fused_epilogue_ops += len(ep.steps)
         self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + consts.nbytes
-        return relax.op.reshape(y, m.out_shape) if spec.out_shape != m.out_shape else y
+        return y
 
 
 def _program_order(func: relax.Function) -> list:
