@@ -97,11 +97,12 @@ def _tuning_db(target: Target, given):
     return (TuningDB.load(path), path) if path else (None, None)
 
 
-def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbose: bool):
+def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbose: bool, drop_fake_quant: bool):
     """QDQ conv/matmul -> integer kernels when the target has a dot-product instruction. The
     speed guard (default: on when compiling for this machine) times every int8 layer against its
     float version and keeps the faster."""
     from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
+    from edgec.compiler.int8.qdq import KEEP_BEFORE
     from edgec.compiler.int8.rewrite import drop_unused_qdq
     from edgec.compiler.tvm_target import to_tvm
 
@@ -112,7 +113,7 @@ def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbo
     if isa is None:
         stats.skip(f"no int8 dot-product instruction on {tgt.name}")
         return lower_int8(mod, None, stats), stats
-    mod = drop_unused_qdq(mod, stats)
+    mod = drop_unused_qdq(mod, stats, () if drop_fake_quant else KEEP_BEFORE)
     keep = None
     if speed_guard if speed_guard is not None else not tgt.is_cross:
         from edgec.compiler.int8.guard import measure
@@ -135,14 +136,16 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
-            quantize: str | None = None, speed_guard: bool | None = None) -> Artifact:
+            quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
     ONNX model is kept in the artifact as source.onnx, the reference it is verified against.
     A QDQ model (``quantize="int8"`` or an imported one) runs its conv/matmul layers on int8
     kernels where the target has a dot-product instruction; ``speed_guard`` (default: on for the
-    host) measures each layer and keeps float where int8 is not faster."""
+    host) measures each layer and keeps float where int8 is not faster. ``drop_fake_quant`` also
+    skips the rounding in front of float convs and products: faster on small models, accuracy
+    model-dependent (docs/optimize.md); off by default."""
     out = Path(out)
     _prepare_out(out, force)
     derived = None
@@ -182,7 +185,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             (staging / "source.onnx").write_bytes(src.data)
         stats: dict = {}
         qdq = _has_qdq(mod)
-        int8 = _lower_int8(mod, tgt, schedule, speed_guard, verbose) if qdq else None
+        int8 = _lower_int8(mod, tgt, schedule, speed_guard, verbose, drop_fake_quant) if qdq else None
         if int8 is not None:
             mod, int8_stats = int8
             _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
@@ -197,7 +200,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
                                             "input_samples": src.input_samples,
                                             "passes": [str(r) for r in reports], "prune": prune,
-                                            "quantize": quantize},
+                                            "quantize": quantize, "drop_fake_quant": drop_fake_quant},
             source_model=src.describe(),
             versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
         )

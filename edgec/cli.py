@@ -81,10 +81,14 @@ def cli() -> None:
 @click.option("--speed-guard/--no-speed-guard", default=None,
               help="int8: time every int8 layer against float here and keep the faster "
                    "[default: on when compiling for this machine, off for cross targets]")
+@click.option("--drop-fake-quant", is_flag=True,
+              help="int8: also skip the rounding in front of float convs and products; faster on small "
+                   "models, accuracy depends on the model (check it: tools/quant_eval.py)")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard, force,
+def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard,
+                drop_fake_quant, force,
                 as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
@@ -92,7 +96,7 @@ def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
                         pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
                         tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
-                        speed_guard=speed_guard, verbose=not quiet)
+                        speed_guard=speed_guard, drop_fake_quant=drop_fake_quant, verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return

@@ -100,8 +100,10 @@ def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | N
         if stock:
             variants["stock-tvm"] = {"schedule": "none", "target": target}
         if int8 and name in OCR:
-            variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8",
-                                      "calib": calibration_for(name)}
+            calib = calibration_for(name)
+            variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8", "calib": calib}
+            variants["edgec-int8-dropfq"] = {"tuning_db": False, "target": target, "quantize": "int8",
+                                             "calib": calib, "drop_fake_quant": True}
         for variant, kw in variants.items():
             out = workdir / f"{name}-{variant}"
             t0 = time.perf_counter()
@@ -177,6 +179,10 @@ def report(plan: dict, by_threads: dict, peaks: dict) -> str:
                 lines.append(f"{'  int8':<17}{'':7}{t:>4}{q:10.2f}{'':10}{'ort-int8':>12}{oq:9.2f}{q / oq:11.2f}"
                              f"{'':11}{'':7}{plan[name]['variants']['edgec-int8']['compile_s']:10.1f}"
                              f"   int8/fp32 {q / e:.2f}")
+                if "edgec-int8-dropfq" in lat:
+                    qd = lat["edgec-int8-dropfq"]["median_ms"]
+                    lines.append(f"{'  int8 dropfq':<17}{'':7}{t:>4}{qd:10.2f}{'':10}{'ort-int8':>12}{oq:9.2f}"
+                                 f"{qd / oq:11.2f}{'':11}{'':7}{'':10}   int8/fp32 {qd / e:.2f}")
         ocr = [res[m]["latency"]["edgec"]["median_ms"] / res[m]["latency"][res[m]["reference"]]["median_ms"]
                for m in OCR if m in res]
         if ocr:

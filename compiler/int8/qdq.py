@@ -17,7 +17,7 @@ from tvm import relax
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
 _Q, _DQ = "relax.quantize", "relax.dequantize"
-_KEEP_BEFORE = ("relax.nn.conv2d", "relax.multiply")
+KEEP_BEFORE = ("relax.nn.conv2d", "relax.multiply")
 
 
 def _op(e) -> str:
@@ -31,7 +31,7 @@ def _is_gate(v) -> bool:
     return len(shape) == 4 and shape[2] * shape[3] == 1
 
 
-def droppable(var2val: dict, users: dict, keep: frozenset) -> dict:
+def droppable(var2val: dict, users: dict, keep: frozenset, keep_before: tuple = KEEP_BEFORE) -> dict:
     """{dequantize call: float value it can be replaced with}."""
     out = {}
     for q, e in var2val.items():
@@ -40,7 +40,7 @@ def droppable(var2val: dict, users: dict, keep: frozenset) -> dict:
         dqs = users.get(q, [])
         if not dqs or any(_op(var2val.get(u)) != _DQ for u in dqs):
             continue
-        if any(_op(var2val.get(c)) in _KEEP_BEFORE for u in dqs for c in users.get(u, [])) and not _is_gate(q):
+        if any(_op(var2val.get(c)) in keep_before for u in dqs for c in users.get(u, [])) and not _is_gate(q):
             continue  # measured: these consumers need their int8 input (see the module docstring)
         for u in dqs:
             out[var2val[u]] = e.args[0]

@@ -22,7 +22,7 @@ from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 
 from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
 from edgec.compiler.int8.isa import DotISA
-from edgec.compiler.int8.qdq import drop_float_qdq, droppable
+from edgec.compiler.int8.qdq import KEEP_BEFORE, drop_float_qdq, droppable
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
 
 MIN_REDUCTION = 16  # C*KH*KW below this: pack + epilogue cost more than the dot products save
@@ -285,14 +285,16 @@ def find_plans(func: relax.Function, stats: Int8Stats) -> tuple[dict, dict]:
     return plans, var2val
 
 
-def drop_unused_qdq(mod: tvm.IRModule, stats: Int8Stats | None = None) -> tvm.IRModule:
-    """Remove the fake-quant pairs no int8 kernel will read (qdq.py); counts the float layers."""
+def drop_unused_qdq(mod: tvm.IRModule, stats: Int8Stats | None = None, keep_before: tuple = KEEP_BEFORE) -> tvm.IRModule:
+    """Remove the fake-quant pairs no int8 kernel will read (qdq.py); counts the float layers.
+    ``keep_before=()`` also drops those in front of float convs and products (faster, model-
+    dependent accuracy: `edgec compile --drop-fake-quant`)."""
     stats = stats if stats is not None else Int8Stats()
     for gv, func in list(mod.functions_items()):
         if isinstance(func, relax.Function):
             var2val = relax.analysis.get_var2val(func)
             keep_q = frozenset(m.xq for m in _matches(func, var2val, stats).values())
-            mod = drop_float_qdq(mod, gv, func, droppable(var2val, users_of(var2val), keep_q))
+            mod = drop_float_qdq(mod, gv, func, droppable(var2val, users_of(var2val), keep_q, keep_before))
     return mod
 
 

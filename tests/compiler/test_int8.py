@@ -169,6 +169,7 @@ def test_fake_quant_is_dropped_except_where_an_int8_kernel_or_a_float_conv_reads
     dropped = drop_unused_qdq(mod)
     # one per int8 layer input and one in front of the float depthwise conv (qdq.py says why)
     assert count(dropped, "quantize") == 5 < before
+    assert count(drop_unused_qdq(mod, keep_before=()), "quantize") == 4  # --drop-fake-quant
     lowered = lower_int8(mod, VNNI, Int8Stats())
     assert count(lowered, "nn.conv2d") == 0 and count(lowered, "matmul") == 0
     # the depthwise conv stays float but keeps int8 weights, dequantized inside its kernel
