@@ -149,6 +149,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     out = Path(out)
     _prepare_out(out, force)
     derived = None
+    origin = model  # a pruned/quantized model keeps its zoo entry's input ranges and samples
     if prune:
         from edgec.optimize import prune_model
 
@@ -172,6 +173,9 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
                           schedule=schedule)
     t0 = time.perf_counter()
     src = resolve_model(model)
+    if derived is not None and isinstance(origin, str):
+        zoo_src = resolve_model(origin, fetch_quiet=True)
+        src.input_ranges, src.input_samples = zoo_src.input_ranges, zoo_src.input_samples
     mod, inputs, out_names, reports = import_model(src, opts, verbose)
     t_import = time.perf_counter() - t0
     _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)
