@@ -53,8 +53,9 @@ class Epilogue:
     def build(self, val, oc, ep, start: relax.Var):
         """The epilogue as a TIR expression of ``val`` (the dequantized conv output, scalar or vector)."""
         env = {start: val}
+        self._rounded: dict = {}  # quantize result -> the same value before the int8 cast
         for var, call in self.steps:
-            env[var] = self._op(call, env, oc, ep)
+            env[var] = self._op(call, env, oc, ep, var)
         return env[self.out_var] if self.steps else val
 
     def _arg(self, a, env, oc, ep):
@@ -63,11 +64,16 @@ class Epilogue:
         kind, v = self._const_rows[a]
         return tirx.const(v, "float32") if kind == "scalar" else ep[v, oc]
 
-    def _op(self, call, env, oc, ep):
+    def _op(self, call, env, oc, ep, var):
         name = _name(call)
         args = list(call.args[1]) if name == "call_tir" else list(call.args)
         if name == "call_tir":
             name = "relax." + _TIR_BINARY.match(call.args[0].name_hint).group(1)
+        if name == "relax.divide" and isinstance(args[1], relax.Expr) and args[1] in self._const_rows \
+                and self._const_rows[args[1]][0] == "scalar":
+            # x / c as x * (1/c): a vector divide costs ~5x a multiply here (HardSwish's /6)
+            return _BINARY["relax.multiply"](self._arg(args[0], env, oc, ep),
+                                             tirx.const(1.0 / self._const_rows[args[1]][1], "float32"))
         if name in _BINARY:
             return _BINARY[name](*(self._arg(a, env, oc, ep) for a in args))
         x = env[args[0]]
@@ -84,9 +90,13 @@ class Epilogue:
             r = _BINARY["relax.add"](tirx.round(_BINARY["relax.divide"](x, s)), z)
             r = _BINARY["relax.minimum"](r, tirx.max_value(dt).astype("float32"))
             r = _BINARY["relax.maximum"](r, tirx.min_value(dt).astype("float32"))
+            self._rounded[var] = r
             return r.astype(dt if _lanes(r) == 1 else f"{dt}x{_lanes(r)}")
-        xf = x.astype("float32" if _lanes(x) == 1 else f"float32x{_lanes(x)}")
-        return _BINARY["relax.multiply"](_BINARY["relax.subtract"](xf, z), s)  # dequantize
+        # dequantize; of a quantize in this epilogue: the rounded float is exact, skip the casts
+        xf = self._rounded.get(args[0])
+        if xf is None:
+            xf = x.astype("float32" if _lanes(x) == 1 else f"float32x{_lanes(x)}")
+        return _BINARY["relax.multiply"](_BINARY["relax.subtract"](xf, z), s)
 
 
 def _prim(v):

@@ -114,6 +114,8 @@ def choose_tile(spec: ConvSpec, isa: DotISA) -> Tile:
     v = max(d for d in range(1, 5) if mo % d == 0)
     u_max = max(1, min(12, isa.max_tile // v - 1))
     ow = spec.out_hw[1]
+    if 8 <= u_max <= 9 and ow % 8 == 0 and spec.out_layout == "NCHW":
+        return Tile(8, v)  # the NCHW epilogue is vectorized over U pixels: 8 floats is one register
     exact = [u for u in range(u_max, 3, -1) if ow % u == 0]
     return Tile(exact[0] if exact else min(u_max, ow), v)
 
