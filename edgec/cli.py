@@ -239,6 +239,14 @@ def inspect_cmd(path, as_json) -> None:
         for t in m["outputs"]:
             click.echo(f"  output {t['name']}: {t['dtype']}{t['shape']}")
         click.echo(f"  source {m['source_model'].get('zoo') or m['source_model'].get('path')} sha256 {m['source_model']['sha256'][:16]}...")
+        opts = m["compile_options"]
+        if opts.get("weight_bytes") is not None:
+            click.echo(f"  weights {opts['weight_bytes'] / 1e6:.2f} MB")
+        q = opts.get("int8")
+        if q:
+            floats = ", ".join(f"{n} {why}" for why, n in q["float_layers"].items()) or "none"
+            click.echo(f"  int8 {q['int8_layers']} layers on integer kernels ({q['int8_macs'] / 1e6:.0f} M MACs, "
+                       f"{q['fused_epilogue_ops']} ops fused in their epilogues); float: {floats}")
         return
     click.echo(f"{info['format']} model {info['path']}")
     for t in info["inputs"]:

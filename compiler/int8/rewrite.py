@@ -6,9 +6,9 @@ This pass replaces each such conv2d (groups=1, NCHW) or matmul with a constant r
 call_tir into edgec's int8 kernel (kernels.py): it reads xq itself (int8/uint8, 1 byte per value,
 no float copy), keeps the weights as packed int8 constants, and folds dequantization, the zero
 point and the elementwise ops that follow (bias, activation, the next quantize: epilogue.py)
-into the epilogue. Layers it cannot take stay float (dequantized
-weights are constant-folded by TVM later) - the static half of the speed guard: depthwise and
-grouped convs have no dot-product reduction, and tiny reductions are faster in float.
+into the epilogue. Layers it cannot take stay float - the static half of the speed guard:
+depthwise and grouped convs have no dot-product reduction (they keep int8 weights, dequantized
+in their kernel), and tiny reductions are faster in float. guard.py is the measured half.
 """
 from __future__ import annotations
 

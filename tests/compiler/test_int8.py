@@ -122,6 +122,10 @@ def test_qdq_model_runs_its_conv_and_matmul_layers_on_int8_kernels(tmp_path):
     assert st["int8_layers"] == 4 and st["float_layers"] == {"grouped/depthwise conv (no dot-product reduction)": 1}
     assert st["fused_epilogue_ops"] >= 4  # bias, relu/clip and the next layer's quantize ride in the kernels
     assert art.manifest.compile_options["qdq"] is True
+    from tests.conftest import run_cli
+
+    shown = run_cli("inspect", str(art.path)).stdout
+    assert "int8 4 layers on integer kernels" in shown and "1 grouped/depthwise conv" in shown
     res = edgec.verify(art, q)  # against ORT running the same QDQ model
     assert res.tolerance_rel_l2 == 0.5 and res.rel_l2_error < 0.05, res
     sess, ref = art.load(), ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
