@@ -92,3 +92,15 @@ def det_iou(run_a, run_b, feeds: list[dict], thresh: float = 0.3) -> float:
         inter += int(np.logical_and(a, b).sum())
         union += int(np.logical_or(a, b).sum())
     return inter / max(union, 1)
+
+
+def calibration_feeds(model: str, n: int = 32) -> list[dict]:
+    """Unlabelled calibration inputs for a PP-OCR model: rendered text lines (rec), crops (cls),
+    pages (det, seeds apart from the pages tools/quant_eval.py scores)."""
+    if model == "ppocr-det":
+        from edgec.models import samples
+
+        return [{"x": samples.text_page((1, 3, 640, 640), seed=s)} for s in range(100, 100 + max(4, n // 4))]
+    if model == "ppocr-rec":
+        return [f for f, _ in rec_dataset(n, seed=900)]
+    return [f for f, _ in cls_dataset(n, seed=5000)]

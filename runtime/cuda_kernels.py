@@ -23,7 +23,6 @@ def _load_cuda_runtime() -> None:
     the CUDA libraries this fails quietly and gpu_available() says no."""
     from pathlib import Path
 
-    import tvm
     from tvm.base import _LOADED_LIBS
     from tvm_ffi.libinfo import load_lib_ctypes
 
@@ -35,7 +34,6 @@ def _load_cuda_runtime() -> None:
             extra_lib_paths=[Path(_LOADED_LIBS["tvm_runtime"]._name).resolve().parent])
     except (OSError, FileNotFoundError, RuntimeError):
         pass
-    del tvm
 
 
 def gpu_available() -> bool:

@@ -71,17 +71,6 @@ def model_source(name: str, workdir: Path):
     return name, models.get(name).format, p.read_bytes()
 
 
-def calibration_for(name: str, n: int = 32) -> list[dict]:
-    """Realistic calibration inputs for the PP-OCR models (what tools/quant_eval.py uses)."""
-    from edgec.models import ocr_eval, samples
-
-    if name == "ppocr-det":
-        return [{"x": samples.text_page((1, 3, 640, 640), seed=s)} for s in range(100, 100 + max(4, n // 4))]
-    if name == "ppocr-rec":
-        return [f for f, _ in ocr_eval.rec_dataset(n, seed=900)]
-    return [f for f, _ in ocr_eval.cls_dataset(n, seed=5000)]
-
-
 def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None, target: str = "host",
                 int8: bool = False) -> dict:
     import edgec
@@ -100,7 +89,9 @@ def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | N
         if stock:
             variants["stock-tvm"] = {"schedule": "none", "target": target}
         if int8 and name in OCR:
-            calib = calibration_for(name)
+            from edgec.models.ocr_eval import calibration_feeds
+
+            calib = calibration_feeds(name)
             variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8", "calib": calib}
             variants["edgec-int8-dropfq"] = {"tuning_db": False, "target": target, "quantize": "int8",
                                              "calib": calib, "drop_fake_quant": True}

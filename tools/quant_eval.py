@@ -52,7 +52,7 @@ def main() -> None:
 
     rec, _ = cleaned_onnx("ppocr-rec")
     charset = ocr_eval.rec_charset(onnx.load(fetch("ppocr-rec", quiet=True)))
-    calib = [f for f, _ in ocr_eval.rec_dataset(a.calib, seed=900)]
+    calib = ocr_eval.calibration_feeds("ppocr-rec", a.calib)
     qrec = quantize(rec, "int8", calib, opts).model
     data = ocr_eval.rec_dataset(300)
     rows["ppocr-rec"] = {"float_cer": ocr_eval.cer(_ort(rec), data, charset), "int8_cer": ocr_eval.cer(_ort(qrec), data, charset)}
@@ -73,7 +73,7 @@ def main() -> None:
 
     cls, _ = cleaned_onnx("ppocr-cls")
     cdata = ocr_eval.cls_dataset(200)
-    qcls = quantize(cls, "int8", [f for f, _ in ocr_eval.cls_dataset(a.calib, seed=5000)], opts).model
+    qcls = quantize(cls, "int8", ocr_eval.calibration_feeds("ppocr-cls", a.calib), opts).model
     rows["ppocr-cls"] = {"float_top1": ocr_eval.cls_accuracy(_ort(cls), cdata), "int8_top1": ocr_eval.cls_accuracy(_ort(qcls), cdata),
                          "agreement": ocr_eval.agreement(_ort(cls), _ort(qcls), cdata)}
     if not a.no_edgec:

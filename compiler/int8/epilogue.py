@@ -53,9 +53,9 @@ class Epilogue:
     def build(self, val, oc, ep, start: relax.Var):
         """The epilogue as a TIR expression of ``val`` (the dequantized conv output, scalar or vector)."""
         env = {start: val}
-        self._rounded: dict = {}  # quantize result -> the same value before the int8 cast
+        rounded: dict = {}  # quantize result -> the same value before the int8 cast
         for var, call in self.steps:
-            env[var] = self._op(call, env, oc, ep, var)
+            env[var] = self._op(call, env, oc, ep, var, rounded)
         return env[self.out_var] if self.steps else val
 
     def _arg(self, a, env, oc, ep):
@@ -64,7 +64,7 @@ class Epilogue:
         kind, v = self._const_rows[a]
         return tirx.const(v, "float32") if kind == "scalar" else ep[v, oc]
 
-    def _op(self, call, env, oc, ep, var):
+    def _op(self, call, env, oc, ep, var, rounded: dict):
         name = _name(call)
         args = list(call.args[1]) if name == "call_tir" else list(call.args)
         if name == "call_tir":
@@ -90,10 +90,10 @@ class Epilogue:
             r = _BINARY["relax.add"](tirx.round(_BINARY["relax.divide"](x, s)), z)
             r = _BINARY["relax.minimum"](r, tirx.max_value(dt).astype("float32"))
             r = _BINARY["relax.maximum"](r, tirx.min_value(dt).astype("float32"))
-            self._rounded[var] = r
+            rounded[var] = r
             return r.astype(dt if _lanes(r) == 1 else f"{dt}x{_lanes(r)}")
         # dequantize; of a quantize in this epilogue: the rounded float is exact, skip the casts
-        xf = self._rounded.get(args[0])
+        xf = rounded.get(args[0])
         if xf is None:
             xf = x.astype("float32" if _lanes(x) == 1 else f"float32x{_lanes(x)}")
         return _BINARY["relax.multiply"](_BINARY["relax.subtract"](xf, z), s)

@@ -301,17 +301,17 @@ def drop_unused_qdq(mod: tvm.IRModule, stats: Int8Stats | None = None, keep_befo
 def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = None,
                keep=None, drop_qdq: bool = True) -> tvm.IRModule:
     """Rewrite the QDQ conv2d/matmul layers of every Relax function onto int8 kernels (none
-    without ``isa``); grouped convs keep int8 weights in every case. ``drop_qdq`` first removes fake-quant pairs no int8 kernel reads (qdq.py).
-    ``keep(index, plan) -> bool`` (the measured speed guard) can veto a layer."""
+    without ``isa``); grouped convs keep int8 weights in every case. ``drop_qdq`` first removes
+    fake-quant pairs no int8 kernel reads (qdq.py). ``keep(index, plan) -> bool`` (the measured
+    speed guard) can veto a layer."""
     stats = stats if stats is not None else Int8Stats()
     if drop_qdq and isa is not None:
         mod = drop_unused_qdq(mod, stats)
     for gv, func in list(mod.functions_items()):
         if not isinstance(func, relax.Function):
             continue
-        plans, var2val = find_plans(func, Int8Stats())
-        if isa is None:
-            plans = {}
+        # without a dot-product ISA only the grouped-conv weights change: no plans to find
+        plans, var2val = find_plans(func, Int8Stats()) if isa is not None else ({}, relax.analysis.get_var2val(func))
         if keep is not None:
             vetoed = [c for i, (c, p) in enumerate(plans.items()) if not keep(i, p)]
             for c in vetoed:
