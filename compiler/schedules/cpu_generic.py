@@ -50,17 +50,31 @@ def _feeds_a_reduction(sch: s_tir.Schedule, block) -> bool:
     return any("R" in get_sblock_info(sch, c).dom_kind() for c in sch.get_consumers(block))
 
 
+def _has_init(sch: s_tir.Schedule, block) -> bool:
+    return sch.get(block).init is not None
+
+
 def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
     """compute_inline / reverse_compute_inline everything possible, except padding blocks that
     feed a reduction (their bounds test would land in its innermost loop). Padding that feeds
-    elementwise work (BlazeFace's channel-padded residual) is inlined there."""
+    elementwise work (BlazeFace's channel-padded residual) is inlined there.
+
+    Blocks with an init statement are never inlined, and nothing is reverse-inlined into them:
+    a reduction whose reduction axes all have extent 1 (a 1x1 depthwise conv: kh = kw = ci/g = 1)
+    comes out of normalize_prim_func with only spatial iterators but still its init, so it looks
+    injective, and TVM's reverse_compute_inline rewrites *both* its init and its update with the
+    consumer: `out = 0 + b; out = out + x*w + b` adds the bias twice (issue 16: MediaPipe
+    hand_recrop, rel-L2 0.86; tests/compiler/test_miscompile_regressions.py)."""
     changed = True
     while changed:
         changed = False
         for i, info in enumerate(infos):
             if not info.is_injective() or (_is_padding(sch, info.block_rv) and _feeds_a_reduction(sch, info.block_rv)):
                 continue
-            for how in (sch.compute_inline, sch.reverse_compute_inline):
+            if _has_init(sch, info.block_rv):
+                continue
+            into_init = any(_has_init(sch, p) for p in sch.get_producers(info.block_rv))
+            for how in (sch.compute_inline,) if into_init else (sch.compute_inline, sch.reverse_compute_inline):
                 try:
                     how(info.block_rv)
                 except Exception:  # noqa: BLE001 - TVM raises ScheduleError subclasses
