@@ -5,10 +5,11 @@ from edgec.targets import Target
 
 
 def relax_pipeline(target: Target, schedule: str = "default", stats: dict | None = None, knobs_for=None):
-    """The Relax pipeline for ``target``: "none" is stock TVM (no schedules). ``stats`` receives
-    how many kernels each schedule strategy handled."""
+    """The Relax pipeline for ``target``: "default" is edgec's kernels and schedules, "nchw" the
+    first-generation schedules in the model's own layout, "none" stock TVM (no schedules).
+    ``stats`` receives how many kernels each schedule strategy handled."""
     if schedule == "none" or target.kind != "llvm":
         return "default"
     from edgec.compiler.schedules.cpu_pipeline import cpu_pipeline
 
-    return cpu_pipeline(target, stats, knobs_for)
+    return cpu_pipeline(target, stats, knobs_for, schedule)

@@ -1,24 +1,51 @@
-"""edgec's CPU Relax pipeline: TVM's cpu_generic passes plus our schedule rules after FuseTIR."""
+"""edgec's CPU Relax pipeline: TVM's cpu_generic passes plus our layout, kernels and schedules.
+
+schedule="default": convs become NHWC (relax ConvertLayout: transposes only at the graph's edges
+and around ops that need NCHW), run on edgec's channel-vectorized kernels (compiler/kernels/),
+scheduled by ConvTileRule; every other kernel gets the generic rule. schedule="nchw" keeps the
+models' own layout with the generic rule only (edgec's first-generation schedules, kept to
+compare against).
+"""
 from __future__ import annotations
 
 import tvm
+from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 
-from edgec.compiler.schedules.cpu_generic import CPUGeneric
+from edgec.compiler.kernels.legalize import conv2d_legalizer
+from edgec.compiler.kernels.tiles import cpu_vector
+from edgec.compiler.schedules.cpu_conv import ConvTileRule
+from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
 from edgec.targets import Target
 
-
-def schedule_passes(stats: dict | None = None, knobs_for=None) -> list:
-    return [ApplyDefaultSchedule(CPUGeneric(stats, knobs_for))]
+CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
 
 
-def cpu_pipeline(target: Target, stats: dict | None = None, knobs_for=None):
+def schedule_passes(stats: dict | None = None, knobs_for=None, own_kernels: bool = True) -> list:
+    rules = [ConvTileRule(stats)] if own_kernels else []
+    return [ApplyDefaultSchedule(*rules, CPUGeneric(stats, knobs_for))]
+
+
+def legalize_passes(tvm_target, own_kernels: bool) -> list:
+    if not own_kernels:
+        return cpu.legalize_passes(tvm_target)
+    vec = cpu_vector(vector_lanes(tvm_target))
+    return [relax.transform.ConvertLayout(CHANNELS_LAST), relax.transform.FoldConstant(),
+            relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec)}),
+            relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
+            relax.transform.FuseOps(), relax.transform.FuseTIR()]
+
+
+def cpu_pipeline(target: Target, stats: dict | None = None, knobs_for=None, schedule: str = "default"):
+    own = schedule == "default"
+
     @tvm.transform.module_pass(opt_level=0, name="EdgecCPUPipeline")
     def _pipeline(mod: tvm.ir.IRModule, _ctx: tvm.transform.PassContext) -> tvm.ir.IRModule:
         tvm_target = tvm.target.Target.current(allow_none=True)
         seq = tvm.transform.Sequential(
-            cpu.library_dispatch_passes(tvm_target) + cpu.legalize_passes(tvm_target) + schedule_passes(stats, knobs_for)
+            cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target, own)
+            + schedule_passes(stats, knobs_for, own)
             + cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))
         return seq(mod)
 

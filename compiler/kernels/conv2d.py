@@ -1,0 +1,105 @@
+"""NHWC conv2d with output channels in the vector lanes and weights packed at compile time.
+
+The layout follows XNNPACK's igemm and MLAS's NCHWc kernels (shared/kernel-notes.md): for each
+tap (kh, kw) and input channel i, a tile of U output pixels x V output channels does U
+broadcasts, V/lanes vector loads of packed weights [O/V][KH][KW][I][V] and U*V/lanes FMAs.
+Output width and channels are padded up to whole tiles: the padded pixels re-read the last real
+pixel (reads stay in bounds, the work is thrown away by the crop), the padded channels have zero
+weights. The compute blocks carry their tile in the ``edgec_tile`` annotation, which the
+schedule (compiler/schedules/cpu_conv.py) applies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tvm import te, tirx
+
+from edgec.compiler.kernels.tiles import Tile
+
+TILE_ATTR = "edgec_tile"
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A conv2d's shape in NHWC terms (padding as top, left, bottom, right)."""
+
+    n: int
+    h: int
+    w: int
+    c: int
+    o: int
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int, int, int]
+    depthwise: bool
+
+    @property
+    def out_h(self) -> int:
+        return (self.h + self.pad[0] + self.pad[2] - (self.kh - 1) * self.dilation[0] - 1) // self.stride[0] + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.w + self.pad[1] + self.pad[3] - (self.kw - 1) * self.dilation[1] - 1) // self.stride[1] + 1
+
+    @property
+    def reduction(self) -> int:
+        return self.kh * self.kw * (1 if self.depthwise else self.c)
+
+
+def pack_weights(w_ohwi: np.ndarray, geo: ConvGeometry, tile: Tile) -> np.ndarray:
+    """OHWI weights -> [O'/V][KH][KW][I][V] (depthwise: [C'/V][KH][KW][V]), zero-padded channels."""
+    _, op = tile.padded(1, geo.o)
+    w = np.zeros((op,) + w_ohwi.shape[1:], dtype=w_ohwi.dtype)
+    w[: geo.o] = w_ohwi
+    if geo.depthwise:  # [C', KH, KW, 1]
+        return np.ascontiguousarray(w[..., 0].reshape(op // tile.V, tile.V, geo.kh, geo.kw).transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(w.reshape(op // tile.V, tile.V, geo.kh, geo.kw, geo.c).transpose(0, 2, 3, 4, 1))
+
+
+def _padded_input(data: te.Tensor, geo: ConvGeometry, channels: int) -> te.Tensor:
+    """Zero border (and, for depthwise, zero channels up to the tile) as one copy; the input is
+    returned as is when nothing needs padding."""
+    top, left, bottom, right = geo.pad
+    if not any(geo.pad) and channels == geo.c:
+        return data
+    shape = (geo.n, geo.h + top + bottom, geo.w + left + right, channels)
+
+    def fn(n, h, w, c):
+        inside = tirx.all(h >= top, h < top + geo.h, w >= left, w < left + geo.w, c < geo.c)
+        return tirx.if_then_else(inside, data[n, h - top, w - left, tirx.min(c, geo.c - 1)],
+                                 tirx.const(0, data.dtype))
+
+    return te.compute(shape, fn, name="edgec_pad")
+
+
+def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Tile) -> te.Tensor:
+    """The conv as a padded-tile reduction, then a crop to the real output when padding was added."""
+    oh, ow = geo.out_h, geo.out_w
+    owp, op = tile.padded(ow, geo.o)
+    sh, sw = geo.stride
+    dh, dw = geo.dilation
+    xp = _padded_input(data, geo, op if geo.depthwise else geo.c)
+    rh = te.reduce_axis((0, geo.kh), name="rh")
+    rw = te.reduce_axis((0, geo.kw), name="rw")
+    V = tile.V
+    attrs = {TILE_ATTR: [tile.U, tile.V, int(geo.depthwise)]}
+
+    def col(w):  # padded pixels repeat the last real one: in bounds, discarded by the crop
+        return (tirx.min(w, ow - 1) if owp != ow else w) * sw
+
+    if geo.depthwise:
+        def fn(n, h, w, o):
+            return te.sum(xp[n, h * sh + rh * dh, col(w) + rw * dw, o] * packed[o // V, rh, rw, o % V], axis=[rh, rw])
+    else:
+        ri = te.reduce_axis((0, geo.c), name="ri")
+
+        def fn(n, h, w, o):
+            return te.sum(xp[n, h * sh + rh * dh, col(w) + rw * dw, ri] * packed[o // V, rh, rw, ri, o % V],
+                          axis=[rh, rw, ri])
+    acc = te.compute((geo.n, oh, owp, op), fn, name="edgec_conv", attrs=attrs)
+    if (owp, op) == (ow, geo.o):
+        return acc
+    return te.compute((geo.n, oh, ow, geo.o), lambda n, h, w, o: acc[n, h, w, o], name="edgec_crop")

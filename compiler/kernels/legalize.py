@@ -1,0 +1,62 @@
+"""Relax -> TE for the ops edgec computes itself; everything else keeps TVM's legalization.
+
+Runs inside LegalizeOps (``customize_legalize_map``) after the layout pass has turned convs into
+NHWC/OHWI and FoldConstant has folded the weight transposes, so the weights arrive as constants
+and are packed here, once, at compile time.
+"""
+from __future__ import annotations
+
+from tvm import relax
+from tvm.ir.expr import Constant
+from tvm.relax.transform.legalize_ops.nn import _nn_conv2d
+
+from edgec.compiler.kernels.conv2d import ConvGeometry, conv2d_nhwc, pack_weights
+from edgec.compiler.kernels.tiles import CPUVector, choose_tile
+
+
+def _static_shape(expr) -> tuple[int, ...] | None:
+    shape = getattr(expr.ty, "shape", None)
+    try:
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def conv_geometry(call: relax.Call) -> ConvGeometry | None:
+    """The NHWC/OHWI float32 conv this call is, or None when edgec's kernel does not apply."""
+    a = call.attrs
+    if (a.data_layout, a.kernel_layout, a.out_layout) != ("NHWC", "OHWI", "NHWC"):
+        return None
+    data, weight = call.args
+    if not isinstance(weight, Constant) or data.ty.dtype != "float32" \
+            or weight.ty.dtype != "float32" or str(a.out_dtype or "float32") not in ("", "float32"):
+        return None
+    dshape, wshape = _static_shape(data), _static_shape(weight)
+    if dshape is None or wshape is None:
+        return None
+    n, h, w, c = dshape
+    o, kh, kw, i = wshape
+    groups = int(a.groups)
+    depthwise = groups == c and o == c and i == 1 and groups > 1
+    if groups != 1 and not depthwise:
+        return None
+    pad = [int(p) for p in a.padding]
+    if len(pad) == 2:
+        pad = pad * 2
+    return ConvGeometry(n, h, w, c, o, kh, kw, tuple(int(s) for s in a.strides), tuple(int(d) for d in a.dilation),
+                        tuple(pad), depthwise)
+
+
+def conv2d_legalizer(vec: CPUVector):
+    """A LegalizeOps function for relax.nn.conv2d using edgec's kernel where it applies."""
+
+    def legalize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+        geo = conv_geometry(call)
+        if geo is None:
+            return _nn_conv2d(bb, call)
+        tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h)
+        packed = pack_weights(call.args[1].value.numpy(), geo, tile)
+        return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile), call.args[0], relax.const(packed),
+                          primfunc_name_hint="edgec_conv2d")
+
+    return legalize

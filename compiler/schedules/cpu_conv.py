@@ -1,0 +1,119 @@
+"""Schedule for edgec's own conv kernels (compiler/kernels/conv2d.py): the register tile.
+
+The compute block carries its tile (U pixels, V channels) in the ``edgec_tile`` annotation. Loop
+order per thread chunk: output-channel tile outermost (its packed weight panel stays in cache
+while the pixels stream past), then rows, then pixel tiles; inside, the taps and input channels,
+then the U x V accumulators (U unrolled, V vectorized) kept in registers. The fused epilogue
+(crop, bias, activation, residual add) is computed right after each tile from registers.
+"""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight.analysis import get_sblock_info, normalize_prim_func
+from tvm.s_tir.dlight.base import ScheduleRule
+from tvm.target import Target
+
+from edgec.compiler.kernels.conv2d import TILE_ATTR
+from edgec.compiler.schedules.cpu_generic import (extent, inline_elementwise, maybe_parallel, schedule_spatial,
+                                                  vector_lanes, work)
+
+UNROLL_TAPS = 7  # fully unroll kh/kw loops up to this extent
+
+
+def _tile_of(sch: s_tir.Schedule, block) -> tuple[int, int, int] | None:
+    ann = sch.get(block).annotations.get(TILE_ATTR)
+    return tuple(int(x) for x in ann) if ann is not None else None
+
+
+class ConvTileRule(ScheduleRule):
+    """Applies to PrimFuncs holding exactly one annotated conv block; returns None otherwise so
+    the generic rule takes the function. ``stats`` counts kernels scheduled here ("conv_tile")."""
+
+    def __init__(self, stats: dict | None = None) -> None:
+        self.stats = stats if stats is not None else {}
+
+    def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if infos is None:
+            return None
+        convs = [i for i in infos if _tile_of(sch, i.block_rv) is not None]
+        if len(convs) != 1:
+            return None
+        try:
+            schedule_conv(sch, infos, convs[0], vector_lanes(target))
+        except Exception as e:  # noqa: BLE001 - an unexpected fused shape: let the generic rule try
+            errors = self.stats.setdefault("errors", [])
+            if len(errors) < 5:
+                errors.append(f"conv_tile: {str(e).strip().splitlines()[-1][:300]}")
+            return None
+        self.stats["conv_tile"] = self.stats.get("conv_tile", 0) + 1
+        return sch
+
+
+def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
+    block = conv.block_rv
+    U, V, _depthwise = _tile_of(sch, block)
+    infos = inline_elementwise(sch, infos)
+    idx = next(i for i, info in enumerate(infos) if _tile_of(sch, info.block_rv) is not None)
+    before, after = infos[:idx], infos[idx + 1:]
+    amount = work(sch, block)
+    # normalize_prim_func drops unit iterators (batch 1, 1x1 taps): find the loops by kind, the
+    # last two spatial ones being output width and channels.
+    iters = get_sblock_info(sch, block).iters
+    spatial = [it.loop_rv for it in iters if it.kind == "S"]
+    red = [it.loop_rv for it in iters if it.kind == "R"]
+    *outer, w, o = spatial
+    wo, wi = sch.split(w, [None, U])
+    oo, oi = sch.split(o, [None, V])
+    sch.reorder(oo, *outer, wo, *red, wi, oi)
+    par = sch.fuse(oo, *outer, wo)
+    sch.set_scope(block, 0, "local")
+    for info in after:
+        sch.reverse_compute_at(info.block_rv, par)
+        _vectorize_channels(sch, info.block_rv, lanes)
+    maybe_parallel(sch, par, amount)
+    sch.unroll(wi)
+    sch.vectorize(oi)  # before decompose: TVM refuses to vectorize an init-less update
+    init = sch.decompose_reduction(block, red[0])
+    for lp in red[:-1] if not _depthwise else red:
+        ext = extent(sch, lp)
+        if ext is not None and ext <= UNROLL_TAPS:
+            sch.unroll(lp)
+    iw, io = sch.get_loops(init)[-2:]
+    sch.unroll(iw)
+    sch.vectorize(io)
+    for info in before:
+        schedule_spatial(sch, info.block_rv, lanes) if not _is_pad(sch, info.block_rv) else _schedule_pad(
+            sch, info.block_rv, lanes)
+
+
+def _is_pad(sch: s_tir.Schedule, block) -> bool:
+    return sch.get(block).name_hint.startswith("edgec_pad")
+
+
+def _schedule_pad(sch: s_tir.Schedule, block, lanes: int) -> None:
+    """The zero-bordered input copy: rows in parallel, channels vectorized (the bounds test does
+    not depend on the channel, so it stays out of the vector loop)."""
+    loops = sch.get_loops(block)
+    amount = work(sch, block)
+    c = loops[-1]
+    ce = extent(sch, c) or 0
+    if ce % lanes == 0:
+        _, ci = sch.split(c, [None, lanes])
+        sch.vectorize(ci)
+    maybe_parallel(sch, sch.fuse(*loops[:2]), amount)
+
+
+def _vectorize_channels(sch: s_tir.Schedule, block, lanes: int) -> None:
+    """The epilogue's innermost loop runs over the tile's channels; vectorize whole vectors."""
+    loop = sch.get_loops(block)[-1]
+    ext = extent(sch, loop)
+    if ext and ext % lanes == 0:
+        _, vi = sch.split(loop, [None, lanes]) if ext > lanes else (None, loop)
+        try:
+            sch.vectorize(vi)
+        except Exception:  # noqa: BLE001 - a predicated tail (padded channels) stays scalar
+            pass
