@@ -68,9 +68,10 @@ def _padded_input(data: te.Tensor, geo: ConvGeometry, channels: int) -> te.Tenso
     shape = (geo.n, geo.h + top + bottom, geo.w + left + right, channels)
 
     def fn(n, h, w, c):
-        inside = tirx.all(h >= top, h < top + geo.h, w >= left, w < left + geo.w, c < geo.c)
-        return tirx.if_then_else(inside, data[n, h - top, w - left, tirx.min(c, geo.c - 1)],
-                                 tirx.const(0, data.dtype))
+        # Only padded channels test c: a test on h, w alone is hoisted out of the channel loop.
+        conds = [h >= top, h < top + geo.h, w >= left, w < left + geo.w] + ([c < geo.c] if channels > geo.c else [])
+        cc = tirx.min(c, geo.c - 1) if channels > geo.c else c
+        return tirx.if_then_else(tirx.all(*conds), data[n, h - top, w - left, cc], tirx.const(0, data.dtype))
 
     return te.compute(shape, fn, name="edgec_pad")
 

@@ -55,6 +55,10 @@ def conv2d_legalizer(vec: CPUVector):
         if geo is None:
             return _nn_conv2d(bb, call)
         tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h)
+        import os
+        if os.environ.get("EDGEC_TILE"):  # experiments only
+            from edgec.compiler.kernels.tiles import Tile
+            tile = Tile(*(int(x) for x in os.environ["EDGEC_TILE"].split(",")))
         packed = pack_weights(call.args[1].value.numpy(), geo, tile)
         return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile), call.args[0], relax.const(packed),
                           primfunc_name_hint="edgec_conv2d")

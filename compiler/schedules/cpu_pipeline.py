@@ -17,6 +17,7 @@ from edgec.compiler.kernels.legalize import conv2d_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
+from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes
 from edgec.targets import Target
 
 CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
@@ -31,7 +32,8 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     if not own_kernels:
         return cpu.legalize_passes(tvm_target)
     vec = cpu_vector(vector_lanes(tvm_target))
-    return [relax.transform.ConvertLayout(CHANNELS_LAST), relax.transform.FoldConstant(),
+    # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
+    return [relax.transform.ConvertLayout(CHANNELS_LAST), sort_layer_norm_axes, relax.transform.FoldConstant(),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec)}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
             relax.transform.FuseOps(), relax.transform.FuseTIR()]

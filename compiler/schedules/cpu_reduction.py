@@ -5,7 +5,7 @@ For a block  out[S...] += f(in_a[...], in_b[...])  over reduction loops R:
   - U: a spatial loop that some input does not depend on (conv: output channels, which the data
     does not use; matmul: rows, which B does not use), split by a small factor -> unrolled, so each
     loaded vector of that input is reused U times from registers;
-  - the U x V accumulator tile lives in a "local" cache (LLVM keeps it in registers), outer
+  - the U x V accumulator tile lives in a small "global" cache allocated per tile (on the stack, so LLVM keeps it in registers; "local" would call TVMBackendAllocWorkspace per tile), outer
     spatial loops are fused and parallelised, the reduction runs over the tile, and the
     write-back block takes the fused elementwise epilogue (bias, activation, residual add).
 This is the classic direct-convolution / GEMM micro-kernel, found generically from the block's
@@ -183,7 +183,7 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
     amount = work(sch, block)
     s_idx = [i for i, k in enumerate(kinds) if k == "S"]
     r_loops = [loops[i] for i, k in enumerate(kinds) if k == "R"]
-    wb = sch.cache_write(block, 0, "local")
+    wb = sch.cache_write(block, 0, "global")
     v_o, v_i = sch.split(loops[vec], [None, V])
     outer, inner = [], []
     for i in s_idx:
