@@ -259,13 +259,6 @@ def _write_shape(sch: s_tir.Schedule, block) -> tuple:
     return tuple(int(d) for d in sch.get(block).writes[0].source.shape)
 
 
-def _elems(shape: tuple) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _try_pad(sch: s_tir.Schedule, block, lanes: int) -> bool:
     try:
         return pad_innermost_spatial(sch, block, lanes)
@@ -277,7 +270,7 @@ def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
     """Blocks after reduction ``red`` that may be computed inside its tile: each must read only
     function inputs and blocks already in the chain, and must not be a padding block. (A padding
     consumer moved into the tile would leave its padded region unwritten: TVM computes only the
-    part that depends on the tile.) Nor a crop: see ``crops`` below."""
+    part that depends on the tile.)"""
     allowed = {sch.get(red.block_rv).name_hint}
     red_shape = _write_shape(sch, red.block_rv)
     chain = []
@@ -286,13 +279,7 @@ def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
         # A bounds test is fine when the block covers exactly the reduction's output (an inlined
         # residual pad); a block that writes a larger, padded buffer is not.
         padding_grows = _is_padding(sch, info.block_rv) and _write_shape(sch, info.block_rv) != red_shape
-        # A block that keeps only part of the reduction's output (the crop after edgec's
-        # channel-padded NHWC conv, compiler/kernels/conv2d.py): with 1 real output channel its
-        # read is acc[n, h, w, 0], and TVM's reverse_compute_inline into the 8-lane write-back
-        # stores acc[..., v] for every lane v into that one element, the last (a zero-weight
-        # padded channel) winning: output 0 / bias only (issue 16, difftest seeds 103, 112, 145).
-        crops = _elems(_write_shape(sch, info.block_rv)) < _elems(red_shape)
-        if padding_grows or crops or not info.is_injective() or not producers <= allowed or not producers:
+        if padding_grows or not info.is_injective() or not producers <= allowed or not producers:
             break
         chain.append(info)
         allowed.add(sch.get(info.block_rv).name_hint)

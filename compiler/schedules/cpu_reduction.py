@@ -204,6 +204,8 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
     sch.reverse_compute_at(wb, par)
     for ep in epilogues:
         try:
+            if _crops(sch, ep, wb):
+                raise ValueError("a crop is computed at the tile, never inlined")
             sch.reverse_compute_inline(ep)
         except Exception:  # noqa: BLE001 - not an elementwise consumer of the write-back
             sch.reverse_compute_at(ep, par)
@@ -220,6 +222,23 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
     init_loops = sch.get_loops(init)
     sch.vectorize(init_loops[-1])
     return True
+
+
+def _crops(sch: s_tir.Schedule, block, wb) -> bool:
+    """Whether ``block`` writes fewer elements than the write-back ``wb`` (a crop: edgec's NHWC conv
+    pads output channels up to whole vectors, compiler/kernels/conv2d.py). TVM's
+    reverse_compute_inline of a crop is wrong when the kept axis has extent 1: its read
+    acc[n, h, w, 0] lost the channel iterator, and the inlined store runs once per lane of the
+    write-back, each into that one element, the last (a zero-weight padded channel) winning:
+    output 0 / bias only (issue 16, difftest seeds 103, 112, 145). reverse_compute_at computes
+    exactly the region the crop needs."""
+    def elems(b) -> int:
+        n = 1
+        for d in sch.get(b).writes[0].source.shape:
+            n *= int(d)
+        return n
+
+    return elems(block) < elems(wb)
 
 
 def _vectorize_last(sch: s_tir.Schedule, block, lanes: int) -> None:

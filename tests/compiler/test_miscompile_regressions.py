@@ -45,8 +45,18 @@ def depthwise_1x1_bias(c=8, hw=5):
     return _model(nodes, [_vi("x", [1, c, hw, hw])], [_vi("y", [1, c, hw, hw])], inits)
 
 
-def test_depthwise_1x1_conv_bias_added_once(tmp_path):
-    _check(depthwise_1x1_bias(), tmp_path)
+@pytest.mark.parametrize("schedule", ["default", "nchw"])
+def test_depthwise_1x1_conv_bias_added_once(schedule, tmp_path):
+    _check(depthwise_1x1_bias(), tmp_path, schedule)
+
+
+def test_reduce_over_unit_axis_then_add(tmp_path):
+    """The same defect without a conv: ReduceMean over an axis of extent 1, then an Add. The
+    reduction block keeps its init with no reduction iterator left; inlining the Add into it
+    added b twice (rel-L2 0.81 before the fix)."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["r"], axes=[2], keepdims=1), helper.make_node("Add", ["r", "b"], ["y"])]
+    _check(_model(nodes, [_vi("x", [1, 8, 1, 5])], [_vi("y", [1, 8, 1, 5])],
+                  {"b": np.linspace(0.5, 1.5, 5).astype(np.float32)}), tmp_path)
 
 
 def test_depthwise_1x1_conv_bias_then_prelu(tmp_path):
@@ -64,6 +74,48 @@ def test_schedule_stats_still_fast(tmp_path):
     art = _check(depthwise_1x1_bias(), tmp_path)
     stats = art.manifest.compile_options["schedule_stats"]
     assert stats.get("stock", 0) == 0, stats
+
+
+def _layernorm_after_conv(axis, reduce_h):
+    rng = np.random.default_rng(17)
+    c, h, w = 18, 2 if reduce_h else 5, 7
+    inits = {"w": rng.normal(0, 0.5, (c, 3, 1, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1])]
+    shape = [1, c, h, w]
+    if reduce_h:  # difftest seed 16, reduced: Conv -> ReduceMax(axis 2) -> LayerNormalization(axis -2)
+        nodes.append(helper.make_node("ReduceMax", ["c"], ["r"], axes=[2], keepdims=0))
+        shape = [1, c, w]
+    tail = shape[axis:]
+    inits["g"] = rng.uniform(0.5, 1.5, tail).astype(np.float32)
+    inits["b"] = rng.uniform(-0.5, 0.5, tail).astype(np.float32)
+    nodes.append(helper.make_node("LayerNormalization", ["r" if reduce_h else "c", "g", "b"], ["y"], axis=axis))
+    return _model(nodes, [_vi("x", [1, 3, h, w])], [_vi("y", shape)], inits)
+
+
+@pytest.mark.parametrize("axis, reduce_h", [(-2, True), (1, False)])
+def test_layernorm_over_several_axes_after_nhwc_conv(axis, reduce_h, tmp_path):
+    """ConvertLayout (the NHWC conv pipeline) permuted a multi-axis layer_norm's axes but not its
+    gamma/beta: rel-L2 0.6 (compiler/schedules/layout_fixes.py)."""
+    _check(_layernorm_after_conv(axis, reduce_h), tmp_path)
+
+
+def _one_channel_conv(ci, hw, k, bias):
+    rng = np.random.default_rng(ci * 10 + k)
+    inits = {"w": rng.normal(0, 0.5, (1, ci, k, k)).astype(np.float32)}
+    if bias:
+        inits["b"] = np.array([0.7], np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"] + (["b"] if bias else []), ["y"], kernel_shape=[k, k],
+                              pads=[k // 2] * 4)]
+    return _model(nodes, [_vi("x", [1, ci, hw[0], hw[1]])], [_vi("y", [1, 1, hw[0], hw[1]])], inits)
+
+
+@pytest.mark.parametrize("ci, hw, k, bias", [(4, (1, 1), 1, True), (4, (1, 1), 1, False), (29, (1, 1), 3, True),
+                                             (1, (10, 12), 5, True)])
+def test_one_output_channel_conv_crop(ci, hw, k, bias, tmp_path):
+    """difftest seeds 103/112/145, reduced: a conv with one output channel. The NHWC kernel pads
+    channels to a vector and crops; the generic tile reverse-inlined the crop, whose store then
+    ran for every lane: output 0 (or the bias only). compiler/schedules/cpu_reduction.py _crops."""
+    _check(_one_channel_conv(ci, hw, k, bias), tmp_path)
 
 
 @pytest.mark.parametrize("path", sorted(DATA.glob("*.onnx")), ids=lambda p: p.stem)
