@@ -18,7 +18,7 @@ from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
 from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
 from edgec.compiler.weights import weight_bytes
-from edgec.compiler.tvm_target import resolve
+from edgec.compiler.tvm_target import cpu_requirements, resolve
 from edgec.errors import UserInputError
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.manifest import MANIFEST, Manifest, TensorSpec, write_manifest
@@ -198,7 +198,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats, knobs_for))
         t_build = time.perf_counter() - t0 - t_import
         _log(f"built {lib.name} in {t_build:.1f}s", verbose)
-        target_d = tgt.to_dict() | {"is_cross": tgt.is_cross}
+        target_d = tgt.to_dict() | {"requires": cpu_requirements(tgt)}  # checked at load time, there
         manifest = Manifest(
             target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
             compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},

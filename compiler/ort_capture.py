@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from edgec.compiler.passes.graph_utils import copy_model
+from edgec.reference import ort_session
 
 
 def capture(model: onnx.ModelProto, names: list[str], feeds: list[dict], optimize: bool = True
@@ -18,11 +18,7 @@ def capture(model: onnx.ModelProto, names: list[str], feeds: list[dict], optimiz
     for n in names:
         if n not in have:
             m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if not optimize:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = ort_session(m, qdq=None if optimize else True)  # quantized models: QDQ as float either way
     out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for f in feeds:
         for n, v in zip(names, sess.run(names, f)):

@@ -17,6 +17,22 @@ def resolve(target: Target) -> Target:
     return target
 
 
+def cpu_requirements(target: Target) -> dict:
+    """The manifest's ``target.requires``: the architecture and the checkable CPU features the code
+    may use -- everything LLVM's -mcpu implies plus the TOML's +features, minus its -features
+    (a 'host' artifact built on an AVX-512 machine needs AVX-512). Checked where it is loaded."""
+    from edgec.runtime.host import requirements
+
+    cpu = target.host if target.kind == "cuda" else resolve(target)
+    if cpu is None:
+        return {}
+    cpu = resolve(cpu)
+    implied = set(tvm.target.codegen.llvm_get_cpu_features(tvm.target.Target(llvm_dict(cpu))))
+    implied |= {f[1:] for f in cpu.features if f.startswith("+")}
+    implied -= {f[1:] for f in cpu.features if f.startswith("-")}
+    return requirements(cpu.triple, implied)
+
+
 def llvm_dict(t: Target) -> dict:
     d: dict = {"kind": "llvm", "mtriple": t.triple}
     if t.cpu:

@@ -159,6 +159,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
 
     import edgec
     from edgec.reference import reference_for
+    from edgec.runtime.host import is_foreign
     from edgec.verification import _source_bytes, compare, default_inputs
 
     base = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgec-bench-"))
@@ -179,7 +180,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         elif rpc or tracker:
             latency, outs = _rpc(art, feeds, runs, rpc, tracker, key)
             where = f"rpc {tracker or rpc}"
-        elif not t.get("is_cross"):
+        elif not is_foreign(t):
             latency, peak, outs = _native(art, feeds, runs, threads)
             where = "native"
         else:

@@ -28,6 +28,7 @@ from pathlib import Path
 from edgec.errors import EdgecError, ToolchainError, UserInputError
 from edgec.models import cache_dir
 from edgec.runtime.artifact import Artifact
+from edgec.runtime.host import is_foreign
 from edgec.runtime.manifest import MANIFEST
 
 NATIVE_SRC = Path(__file__).resolve().parents[1] / "runtime" / "native"
@@ -140,7 +141,7 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
                              "link model.tar there, then use the native runtime sources in runtime/native")
     arch = t["triple"].split("-")[0]
     arch = {"armv7a": "armv7", "arm": "armv7"}.get(arch, arch)
-    cxx = (t.get("toolchain") or {}).get("cxx") if t.get("is_cross") else None
+    cxx = (t.get("toolchain") or {}).get("cxx") if is_foreign(t) else None
     libs = runtime_libs(arch, quiet)
     build = _native_build(arch, cxx, libs, quiet)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))

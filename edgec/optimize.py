@@ -34,12 +34,10 @@ def input_specs(model: onnx.ModelProto):
 def agreement_metric(reference: onnx.ModelProto, feeds: list[dict]):
     """Top-1 agreement (argmax over the last axis of the first output) with ``reference``: the
     default accuracy metric when the user gives no labelled metric."""
-    import onnxruntime as ort
+    from edgec.reference import ort_session
 
-    def outputs(m):
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    def outputs(m):  # a quantized candidate runs host-independently (QDQ as float)
+        sess = ort_session(m)
         return [np.argmax(sess.run(None, f)[0], axis=-1) for f in feeds]
 
     ref = outputs(reference)

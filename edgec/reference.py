@@ -19,16 +19,12 @@ def litert_interpreter_class():
 
 
 class OnnxRuntimeRef:
-    name = "onnxruntime"
+    """ONNX Runtime on an ONNX model's bytes; quantized models run host-independently (see
+    ort_session). ``qdq=False`` keeps ORT's own int8 kernels (a speed peer, not a reference)."""
 
-    def __init__(self, data: bytes, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    def __init__(self, data: bytes, threads: int = 0, qdq: bool | None = None) -> None:
+        self.sess = ort_session(data, qdq=qdq, threads=threads)
+        self.name = "onnxruntime (QDQ as float)" if self.sess.edgec_qdq else "onnxruntime"
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.sess.get_outputs()]
@@ -49,20 +45,85 @@ class LiteRTRef:
         return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.interp.get_output_details()}
 
 
-def reference_for(fmt: str, data: bytes, threads: int = 0):
-    return OnnxRuntimeRef(data, threads) if fmt == "onnx" else LiteRTRef(data, threads)
+def reference_for(fmt: str, data: bytes, threads: int = 0, qdq: bool | None = None):
+    """The reference runtime for a model's bytes; ``qdq``: see ort_session (ONNX only)."""
+    return OnnxRuntimeRef(data, threads, qdq) if fmt == "onnx" else LiteRTRef(data, threads)
 
 
-def ort_session(model):
-    """An ONNX Runtime CPU session for an onnx.ModelProto, warnings off."""
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+QOPERATOR_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"})
+
+
+def is_quantized(model) -> bool:
+    """True for an int8 model: QDQ (Quantize/DequantizeLinear) or QOperator (QLinearConv...)."""
+    return any(n.op_type in QDQ_OPS | QOPERATOR_OPS for n in model.graph.node)
+
+
+_LAYOUT_OPS = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def quantized_output_scales(model) -> dict[str, float]:
+    """{graph output: its quantization step} for outputs that come out of a DequantizeLinear with a
+    constant scale (through reshapes/transposes only): values on that grid. Per-channel: the
+    largest step."""
+    from onnx import numpy_helper
+
+    proto = _proto(model)
+    consts = {t.name: t for t in proto.graph.initializer}
+    consts |= {n.output[0]: a.t for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
+               if a.name == "value"}
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    scales = {}
+    for out in proto.graph.output:
+        node = producer.get(out.name)
+        while node is not None and node.op_type in _LAYOUT_OPS:
+            node = producer.get(node.input[0])
+        if node is not None and node.op_type == "DequantizeLinear" and node.input[1] in consts:
+            scales[out.name] = float(np.abs(numpy_helper.to_array(consts[node.input[1]])).max())
+    return scales
+
+
+def _proto(model):
+    import onnx
+
+    if hasattr(model, "SerializeToString"):
+        return model
+    return onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+
+
+def ort_session(model, qdq: bool | None = None, threads: int = 0):
+    """An ONNX Runtime CPU session (warnings off) for a ModelProto, its bytes or a path.
+
+    ``qdq`` (default: whether the model is quantized) makes the result the same on every CPU:
+    graph optimizations off, so ORT runs each QDQ group as written -- DequantizeLinear -> float
+    op -> QuantizeLinear, the float emulation that defines a QDQ model. Optimized, ORT fuses the
+    group into its own int8 kernel, whose result depends on the host: on AVX2 without VNNI it
+    multiplies with vpmaddubsw, whose int16 pair sums saturate with full-range int8 weights
+    (digits top-1 0.960 there vs 0.978 exact), on AVX-512 VNNI it does not. QOperator models
+    (QLinearConv runs those kernels even unoptimized) are first spelled as QDQ, the same
+    arithmetic (compiler/passes/qoperator_to_qdq.py). The session's ``edgec_qdq`` says which."""
     import onnxruntime as ort
 
+    proto = _proto(model)
+    exact = is_quantized(proto) if qdq is None else qdq
+    if exact and any(n.op_type in QOPERATOR_OPS for n in proto.graph.node):
+        from edgec.compiler.passes import PassContext
+        from edgec.compiler.passes.qoperator_to_qdq import qoperator_to_qdq
+
+        proto = qoperator_to_qdq(proto, PassContext())[0]
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    if threads:
+        so.intra_op_num_threads = threads
+    if exact:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess.edgec_qdq = exact
+    return sess
 
 
-def ort_runner(model):
-    """``run(feeds) -> first output`` for an onnx.ModelProto on ONNX Runtime's CPU provider."""
-    sess = ort_session(model)
+def ort_runner(model, qdq: bool | None = None):
+    """``run(feeds) -> first output`` for an ONNX model on ONNX Runtime's CPU provider (quantized
+    models host-independently, see ort_session)."""
+    sess = ort_session(model, qdq=qdq)
     return lambda feeds: sess.run(None, feeds)[0]

@@ -14,12 +14,13 @@ import numpy as np
 
 from edgec.errors import ArtifactError, InputSpecError, ToolchainError
 from edgec.runtime.artifact import Artifact
+from edgec.runtime.host import is_foreign
 
 
 def _emulator(art: Artifact) -> list[str]:
     t = art.manifest.target
     emu = t.get("emulator") or {}
-    if not t.get("is_cross"):
+    if not is_foreign(t):
         return []
     if not emu.get("command"):
         raise ToolchainError(f"target {t['name']} names no emulator; run the bundle on the device")

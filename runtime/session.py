@@ -12,14 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import ArtifactError, InputSpecError
+from edgec.runtime.host import check as check_host
 from edgec.runtime.manifest import Manifest, TensorSpec, read_manifest
 from edgec.runtime.threads import configure_threads
-
-
-def _host_arch() -> str:
-    from edgec.targets import host_arch
-
-    return host_arch()
 
 
 def _tvm_runtime():
@@ -37,14 +32,7 @@ class Session:
         self.manifest: Manifest = read_manifest(self.path)
         target = self.manifest.target
         gpu = target.get("kind", "llvm") == "cuda"
-        host_triple = ((target.get("host") or {}).get("triple") or "") if gpu else ""
-        if gpu and host_triple and not host_triple.startswith(_host_arch()):
-            raise ArtifactError(f"artifact {self.path} was built for {target.get('name')}, whose CPU is {host_triple}",
-                                hint="copy it to the device and load it there")
-        if not gpu and target.get("is_cross"):
-            raise ArtifactError(
-                f"artifact {self.path} was compiled for {target.get('name')} ({target.get('triple')}) and "
-                "cannot run on this machine", hint="copy it to the device, or use `edgec run --emulate`")
+        check_host(target, f"artifact {self.path}")  # this machine's CPU, read now (runtime/host.py)
         self.requested_threads = configure_threads(threads)
         tvm = _tvm_runtime()
         self._tvm = tvm

@@ -127,11 +127,11 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
             runners[variant] = (lambda s=sess, a=args: s._main(*a))
         src_bytes = Path(entry["source"]).read_bytes() if entry["format"] == "onnx" and entry["source"].endswith(".onnx") \
             else edgec.models.fetch(entry["source"], quiet=True).read_bytes()
-        ref = reference_for(entry["format"], src_bytes, threads=threads)
+        ref = reference_for(entry["format"], src_bytes, threads=threads, qdq=False)  # timed: ORT as users run it
         runners[ref.name] = lambda r=ref, f=feeds: r.run(f)
         if "edgec-int8" in entry["variants"]:  # ORT on the same QDQ model: the int8 peer
             qref = reference_for("onnx", (Path(entry["variants"]["edgec-int8"]["path"]) / "source.onnx").read_bytes(),
-                                 threads=threads)
+                                 threads=threads, qdq=False)  # ORT's own int8 kernels: the speed peer
             runners["onnxruntime-int8"] = lambda r=qref, f=feeds: r.run(f)
         stats = alternate(runners, runs=runs, rounds=rounds)
         results[name] = {"reference": ref.name, "latency": {k: s.to_dict() for k, s in stats.items()},

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Int8 accuracy on real models and data made here, float vs int8: digits top-1, PP-OCRv4 rec
 character error rate on rendered text lines, PP-OCRv4 det IoU of binarized text maps on rendered
-pages, PP-OCR cls accuracy. Each int8 model is run twice: by ONNX Runtime (its integer kernels on
-the QDQ model) and by edgec (the QDQ model compiled for this host: int8 kernels, speed guard on).
+pages, PP-OCR cls accuracy. Each int8 model is run twice: by ONNX Runtime running the QDQ model as
+written (DequantizeLinear -> float op -> QuantizeLinear, optimizations off: the model's own
+accuracy, the same on every CPU -- ORT's fused int8 kernels saturate on AVX2 without VNNI, see
+edgec/reference.py) and by edgec (the QDQ model compiled for this host: int8 kernels, speed guard on).
 
     python tools/quant_eval.py [--method minmax|percentile|entropy] [--calib 32] [--no-edgec]
 """

@@ -8,8 +8,10 @@
 #include <tvm/ffi/function.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -68,8 +70,22 @@ struct edgec_model {
   std::vector<ffi::Tensor> outputs;
 };
 
+// manifest.json next to the library, or "" when there is none.
+static std::string ManifestNextTo(const std::string& library) {
+  size_t slash = library.rfind('/');
+  std::string path = (slash == std::string::npos ? std::string(".") : library.substr(0, slash)) + "/manifest.json";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return "";
+  std::fclose(f);
+  return path;
+}
+
 extern "C" edgec_model* edgec_load(const char* library_path, char* err, size_t err_len) {
   try {
+    std::string manifest = ManifestNextTo(library_path);
+    char why[768] = {0};
+    if (!manifest.empty() && edgec_check_host(manifest.c_str(), why, sizeof(why)))
+      throw std::runtime_error(why);  // before dlopen: no SIGILL from code this CPU cannot run
     ffi::Module lib = ffi::Module::LoadFromFile(library_path);
     ffi::Optional<ffi::Function> load = lib->GetFunction("vm_load_executable");
     if (!load.has_value()) throw std::runtime_error("not an edgec/TVM Relax library (no vm_load_executable)");

@@ -13,8 +13,14 @@ extern "C" {
 
 typedef struct edgec_model edgec_model;
 
-/* Load model.so (an artifact's library) for the CPU. Returns NULL on failure. */
+/* Load model.so (an artifact's library) for the CPU. Returns NULL on failure. When manifest.json
+ * sits next to the library (artifact folder, device bundle), edgec_check_host runs first. */
 edgec_model* edgec_load(const char* library_path, char* err, size_t err_len);
+
+/* 0 when this machine can run the artifact whose manifest.json is given: its architecture and
+ * every CPU feature in target.requires (e.g. "dotprod", "avx512vnni"); otherwise non-zero and a
+ * message naming what is missing. Call it before loading a library from elsewhere. */
+int edgec_check_host(const char* manifest_path, char* err, size_t err_len);
 
 /* Copy one input (index in the manifest's input order). dtype: "float32", "int64", "int32",
  * "uint8", "int8". */

@@ -190,7 +190,10 @@ def test_compile_chains_prune_then_quantize(tmp_path):
     v = run_cli("verify", str(tmp_path / "art"), "--json")  # int8: the QDQ tolerance applies
     assert v.returncode == 0, v.stdout + v.stderr
     res = json.loads(v.stdout)
-    assert res["tolerance_rel_l2"] == 0.5 and res["rel_l2_error"] < 0.02
+    # against ORT running the QDQ model as float (the same on every CPU); probs come out of a float
+    # Softmax, so rel-L2 gates them. edgec skips the logits' fake-quant when its int8 kernels run.
+    assert res["reference"] == "onnxruntime (QDQ as float)"
+    assert res["outputs"][0]["tolerance_rel_l2"] == 0.5 and res["rel_l2_error"] < 0.15
 
 
 def test_quantize_cli_json_is_clean(tmp_path):

@@ -16,7 +16,9 @@ from edgec.compiler.quantize import Int8Options, quantize
 from edgec.models.tiny import _Builder
 
 HOST = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
-needs_vnni = pytest.mark.skipif(dot_isa(HOST) is not VNNI, reason="host CPU has no AVX-512 VNNI")
+# qemu-user does not emulate AVX-512: the VNNI kernels run only where the CPU has them (the sdot
+# path is checked end to end under qemu in tests/targets/test_cross.py)
+needs_vnni = pytest.mark.skipif(dot_isa(HOST) is not VNNI, reason="host CPU has no AVX-512 VNNI (not emulable)")
 
 
 def _ort_conv(x, w, spec):
@@ -126,9 +128,13 @@ def test_qdq_model_runs_its_conv_and_matmul_layers_on_int8_kernels(tmp_path):
 
     shown = run_cli("inspect", str(art.path)).stdout
     assert "int8 4 layers on integer kernels" in shown and "1 grouped/depthwise conv" in shown
-    res = edgec.verify(art, q)  # against ORT running the same QDQ model
-    assert res.tolerance_rel_l2 == 0.5 and res.rel_l2_error < 0.05, res
-    sess, ref = art.load(), ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    res = edgec.verify(art, q)  # against ORT running the same QDQ model as float (any host alike)
+    from edgec.reference import ort_session, quantized_output_scales
+    from edgec.verification import QDQ_LSBS
+
+    assert res.outputs[0].tolerance_max_abs == QDQ_LSBS * quantized_output_scales(q)["y"]  # y is quantized
+    assert res.passed and res.rel_l2_error < 0.05, res
+    sess, ref = art.load(), ort_session(q)
     feeds = [{"x": np.random.default_rng(i).uniform(-1, 1, (1, 8, 12, 12)).astype(np.float32)} for i in range(20)]
     agree = np.mean([sess.run(f)["y"].argmax() == ref.run(None, f)[0].argmax() for f in feeds])
     assert agree >= 0.9

@@ -1,36 +1,51 @@
 """Quantization: int8 QDQ that ONNX Runtime and edgec both run and agree on, digits accuracy,
-per-layer report, the accuracy guard, weight-only modes."""
+per-layer report, the accuracy guard, weight-only modes.
+
+The reference for a QDQ model is ONNX Runtime running it as written (DequantizeLinear -> float op
+-> QuantizeLinear, optimizations off: edgec.reference.ort_session), the same on every CPU; ORT's
+optimized int8 kernels are not (AVX2 without VNNI saturates: digits 0.960 there, 0.978 exact)."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import edgec
 from edgec.compiler.quantize import Int8Options, quantize
-from edgec.models.digits import MODEL, accuracy, calibration_set
+from edgec.models.digits import MODEL, accuracy, calibration_set, load_split
+from edgec.reference import ort_runner as _ort
 
 
-def _ort(model):
-    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return lambda f: s.run(None, f)[0]
+def _any_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The digits MLP with a free batch dimension, so one run scores the whole test split."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_param = "n"
+    return m
 
 
 def test_digits_int8_within_one_point_and_edgec_agrees_with_ort(tmp_path):
-    m = onnx.load(MODEL)
+    m = _any_batch(onnx.load(MODEL))
     res = quantize(m, "int8", calibration_set(128), Int8Options(method="minmax"), report=True)
     ops = {n.op_type for n in res.model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert all(r["sqnr_db"] > 25 for r in res.layers) and len(res.layers) == 3
-    acc_f, acc_q = accuracy(_ort(m)), accuracy(_ort(res.model))
+    acc_f, acc_q = accuracy(_ort(m)), accuracy(_ort(res.model))  # the QDQ model's own accuracy, any host
     assert acc_f - acc_q <= 0.01
-    art = edgec.compile(res.model, out=tmp_path / "q")
-    assert art.manifest.compile_options["int8"]["int8_layers"] + \
-        art.manifest.compile_options["int8"]["float_layers"].get("slower than float here (measured)", 0) == 3
-    sess = art.load()
-    assert abs(accuracy(lambda f: sess.run(f)["probs"]) - acc_q) <= 0.005  # ORT's int8 and edgec's decide alike
-    v = edgec.verify(art, res.model)
-    # edgec skips the fake-quant of the logits ORT rounds (no int8 kernel reads them): ~0.07 here
-    assert v.passed and v.rel_l2_error < 0.15, v
+    _, xte, _, yte = load_split()
+    # this machine (int8 kernels where it has a dot-product instruction and they are faster), and
+    # rpi5's sdot kernels under qemu: both decide like the QDQ model
+    for target in ("host", "rpi5"):
+        art = edgec.compile(res.model, target=target, out=tmp_path / target, input_shapes={"x": xte.shape})
+        st = art.manifest.compile_options["int8"]
+        slower = st["float_layers"].get("slower than float here (measured)", 0)
+        if target == "rpi5" or st["int8_layers"] or slower:  # a dot-product ISA: every layer int8 or measured
+            assert st["int8_layers"] + slower == 3, st
+        v = edgec.verify(art, res.model, inputs={"x": xte})
+        assert v.passed and v.rel_l2_error < 0.15, v  # edgec skips the logits' fake-quant (no int8 kernel reads it)
+        from edgec.runtime.emulate import run_bundle
+
+        probs = (run_bundle(art, {"x": xte})[0] if v.ran_on.startswith("emulated") else art.load().run({"x": xte}))["probs"]
+        assert abs(np.mean(probs.argmax(-1) == yte) - acc_q) <= 0.005, target
 
 
 def test_calibration_methods_and_uint8_activations():

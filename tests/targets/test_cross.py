@@ -25,7 +25,8 @@ def test_tiny_models_on_rpi4_under_qemu_match_ort(name, tmp_path):
     model = TINY[name]()
     art = edgec.compile(model, target="rpi4", out=tmp_path / name)
     assert "ARM aarch64" in _file(art.library)
-    assert art.manifest.target["is_cross"] and art.manifest.target["cpu"] == "cortex-a72"
+    assert art.manifest.target["cpu"] == "cortex-a72"
+    assert art.manifest.target["requires"] == {"machine": "aarch64", "cpu_features": ["neon"]}
     res = edgec.verify(art, model)
     assert res.ran_on.startswith("emulated (qemu-aarch64")
     assert res.rel_l2_error <= DEFAULT_RTOL_L2, res
@@ -119,8 +120,27 @@ def test_cuda_artifact_carries_compiled_kernels(tmp_path):
         assert edgec.verify(art, tiny_mlp()).passed
 
 
+def _run_on_cpu(art, cpu: str, feeds: dict, out) -> subprocess.CompletedProcess:
+    """The artifact's device bundle under qemu-aarch64 emulating one CPU model (qemu-user sets the
+    process's AT_HWCAP from it, which edgec-run reads)."""
+    from edgec.runtime.emulate import bundle_for
+
+    bundle = bundle_for(art)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = ["qemu-aarch64", "-cpu", cpu, "-L", "/usr/aarch64-linux-gnu", str(bundle / "edgec-run"), str(bundle / "model.so")]
+    for name, a in feeds.items():
+        np.save(out / f"{name}.npy", a)
+        cmd += ["--input", str(out / f"{name}.npy")]
+    return subprocess.run(cmd + ["--output-dir", str(out)], capture_output=True, text=True)
+
+
 def test_int8_model_on_rpi5_uses_sdot_and_matches_ort_under_qemu(tmp_path):
-    """rpi5 (Cortex-A76, +dotprod): the QDQ layers run on sdot kernels; rpi4 (A72) has no dotprod."""
+    """rpi5 (Cortex-A76, +dotprod): the QDQ layers run on sdot kernels and match the host-independent
+    reference (ORT running the QDQ model as float) within QDQ_LSBS steps of the output's scale; the
+    runner refuses them on a Cortex-A72 (no dotprod) with a message, never SIGILL. rpi4 (A72) has
+    no dotprod: its layers stay float, and its runner works on an A72."""
+    from edgec.reference import ort_runner, quantized_output_scales
+    from edgec.verification import QDQ_LSBS
     from tests.compiler.test_int8 import _qdq_cnn
 
     _, q, _ = _qdq_cnn()
@@ -130,6 +150,39 @@ def test_int8_model_on_rpi5_uses_sdot_and_matches_ort_under_qemu(tmp_path):
                          check=True).stdout
     assert dis.count("sdot") >= 4
     res = edgec.verify(art, q)
-    assert res.ran_on.startswith("emulated") and res.passed and res.rel_l2_error < 0.05, res
+    scale = quantized_output_scales(q)["y"]
+    assert res.ran_on.startswith("emulated") and res.passed, res
+    assert res.outputs[0].tolerance_max_abs == QDQ_LSBS * scale and res.max_abs_error <= QDQ_LSBS * scale
+    assert res.rel_l2_error < 0.05, res  # measured <= 0.017 over 40 inputs
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 8, 12, 12)).astype(np.float32)
+    a76 = _run_on_cpu(art, "cortex-a76", {"x": x}, tmp_path / "a76")
+    assert a76.returncode == 0, a76.stderr
+    assert np.abs(np.load(tmp_path / "a76" / "0.npy") - ort_runner(q)({"x": x})).max() <= QDQ_LSBS * scale
+    a72 = _run_on_cpu(art, "cortex-a72", {"x": x}, tmp_path / "a72")
+    assert a72.returncode == ArtifactError.exit_code, a72.stderr
+    assert "needs CPU feature(s) dotprod" in a72.stderr and "which this aarch64 CPU lacks" in a72.stderr, a72.stderr
     a4 = edgec.compile(q, target="rpi4", out=tmp_path / "q4")
     assert a4.manifest.compile_options["int8"]["int8_layers"] == 0
+    on_a72 = _run_on_cpu(a4, "cortex-a72", {"x": x}, tmp_path / "rpi4-a72")
+    assert on_a72.returncode == 0, on_a72.stderr
+
+
+def test_native_runner_refuses_features_this_cpu_lacks(tmp_path):
+    """An x86_64-avx512 artifact's runner, here: it runs where the CPU has AVX-512 (and VNNI), and
+    where it has not it exits with a message naming the feature instead of dying of SIGILL."""
+    from edgec.bundle import package
+    from edgec.runtime.host import describe
+
+    if describe().machine != "x86_64":
+        pytest.skip("an x86_64 bundle runs natively only on x86_64")
+    art = edgec.compile(tiny_mlp(), target="x86_64-avx512", out=tmp_path / "art")
+    package(art, tmp_path / "bundle")
+    np.save(tmp_path / "bundle" / "x.npy", np.zeros((4, 64), np.float32))
+    proc = subprocess.run(["./edgec-run", "model.so", "--input", "x.npy"], cwd=tmp_path / "bundle",
+                          capture_output=True, text=True, env={})
+    lacking = sorted(set(art.manifest.target["requires"]["cpu_features"]) - describe().features)
+    if not lacking:
+        assert proc.returncode == 0, proc.stderr
+        return
+    assert proc.returncode == ArtifactError.exit_code, proc.stderr
+    assert f"needs CPU feature(s) {', '.join(lacking)}, which this x86_64 CPU lacks (read from cpuid)" in proc.stderr
