@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from tvm import relax
 from tvm.ir.expr import Constant
+from tvm.relax.transform.legalize_ops.linear_algebra import _matmul
 from tvm.relax.transform.legalize_ops.nn import _nn_conv2d
 
 from edgec.compiler.kernels.conv2d import ConvGeometry, conv2d_nhwc, pack_weights
+from edgec.compiler.kernels.matmul import matmul_packed, pack_columns
 from edgec.compiler.kernels.tiles import CPUVector, choose_tile
 
 
@@ -62,5 +64,37 @@ def conv2d_legalizer(vec: CPUVector):
         packed = pack_weights(call.args[1].value.numpy(), geo, tile)
         return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile), call.args[0], relax.const(packed),
                           primfunc_name_hint="edgec_conv2d")
+
+    return legalize
+
+
+def _constant_rhs_matmul(call: relax.Call) -> tuple[tuple[int, ...], int, int] | None:
+    """(A's shape, K, N) for a float32 A[..., M, K] x constant B[K, N], else None."""
+    a, b = call.args
+    if not isinstance(b, Constant) or a.ty.dtype != "float32" or b.ty.dtype != "float32" \
+            or str(getattr(call.attrs, "out_dtype", None) or "float32") not in ("", "float32"):
+        return None
+    ashape, bshape = _static_shape(a), _static_shape(b)
+    if ashape is None or bshape is None or len(ashape) < 2 or len(bshape) != 2 or ashape[-1] != bshape[0]:
+        return None
+    return ashape, bshape[0], bshape[1]
+
+
+def matmul_legalizer(vec: CPUVector):
+    """A LegalizeOps function for relax.matmul: constant weights (MatMul/Gemm layers) use edgec's
+    packed-panel kernel, anything else TVM's."""
+
+    def legalize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+        shapes = _constant_rhs_matmul(call)
+        if shapes is None:
+            return _matmul(bb, call)
+        ashape, k, n = shapes
+        rows = 1
+        for d in ashape[:-2]:
+            rows *= d
+        tile = choose_tile(ashape[-2], n, k, vec, rows=rows)
+        packed = pack_columns(call.args[1].value.numpy(), tile)
+        return bb.call_te(lambda a, w: matmul_packed(a, w, n, tile), call.args[0], relax.const(packed),
+                          primfunc_name_hint="edgec_matmul")
 
     return legalize

@@ -13,7 +13,7 @@ from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 
-from edgec.compiler.kernels.legalize import conv2d_legalizer
+from edgec.compiler.kernels.legalize import conv2d_legalizer, matmul_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
@@ -34,7 +34,8 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     vec = cpu_vector(vector_lanes(tvm_target))
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
     return [relax.transform.ConvertLayout(CHANNELS_LAST), sort_layer_norm_axes, relax.transform.FoldConstant(),
-            relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec)}),
+            relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
+                                         "relax.matmul": matmul_legalizer(vec)}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
             relax.transform.FuseOps(), relax.transform.FuseTIR()]
 
