@@ -65,16 +65,21 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
     iters = get_sblock_info(sch, block).iters
     spatial = [it.loop_rv for it in iters if it.kind == "S"]
     red = [it.loop_rv for it in iters if it.kind == "R"]
-    *outer, w, o = spatial
-    wo, wi = sch.split(w, [None, U])
+    *outer, o = spatial
+    pixels = []  # the U pixels of the tile, absent when the output has a single one (matmul M=1)
+    if outer:
+        w = outer.pop()
+        wo, wi = sch.split(w, [None, U])
+        outer.append(wo)
+        pixels.append(wi)
     # V = vb x lanes: vb whole vectors, unrolled (LLVM splits a <24 x float> badly)
     oo, ob, oi = sch.split(o, [None, V // lanes, lanes])
     # Dense: the channel tile outermost, its packed weights stay in cache while all pixels pass.
     # Depthwise: channels innermost, so each input pixel's channels are read from one cache line
     # run instead of once per channel tile (6x less memory traffic at 96 channels).
-    order = [*outer, wo, oo] if depthwise else [oo, *outer, wo]
-    sch.reorder(*order, *red, wi, ob, oi)
-    par = sch.fuse(*order)
+    order = [*outer, oo] if depthwise else [oo, *outer]
+    sch.reorder(*order, *red, *pixels, ob, oi)
+    par = sch.fuse(*order) if len(order) > 1 else order[0]
     # The accumulator tile is a "global"-scope buffer allocated inside the parallel loop: TVM
     # puts constant-size global allocations under 1 KiB on the stack (then LLVM keeps them in
     # registers), while "local" ones become TVMBackendAllocWorkspace calls, one per tile
@@ -86,17 +91,17 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
         sch.reverse_compute_at(c, par)
         _vectorize_channels(sch, c, lanes)
     maybe_parallel(sch, par, amount)
-    sch.unroll(wi)
-    sch.unroll(ob)
+    for lp in (*pixels, ob):
+        sch.unroll(lp)
     sch.vectorize(oi)  # before decompose: TVM refuses to vectorize an init-less update
     init = sch.decompose_reduction(block, red[0])
     for lp in red[:-1] if not depthwise else red:
         ext = extent(sch, lp)
         if ext is not None and ext <= UNROLL_TAPS:
             sch.unroll(lp)
-    iw, ib, io = sch.get_loops(init)[-3:]
-    sch.unroll(iw)
-    sch.unroll(ib)
+    *init_unrolled, io = sch.get_loops(init)[-(2 + len(pixels)):]
+    for lp in init_unrolled:
+        sch.unroll(lp)
     sch.vectorize(io)
     for info in before:
         schedule_spatial(sch, info.block_rv, lanes) if not _is_pad(sch, info.block_rv) else _schedule_pad(
