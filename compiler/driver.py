@@ -32,7 +32,7 @@ class CompileOptions:
     target: str = "host"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
-    schedule: str = "default"  # "default": edgec CPU schedules; "none": stock TVM pipeline
+    schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
 
 
 def _prepare_out(out: Path, force: bool) -> None:

@@ -68,8 +68,9 @@ def cli() -> None:
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="artifact directory to write")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..",
               help="pin an input's shape (repeatable); needed for dynamic ONNX inputs")
-@click.option("--schedule", type=click.Choice(["default", "none"]), default="default", show_default=True,
-              help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison)")
+@click.option("--schedule", type=click.Choice(["default", "nchw", "none"]), default="default", show_default=True,
+              help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison); "
+                   "'nchw' edgec's first-generation schedules in the model's own layout")
 @click.option("--pipeline", default=None, help="comma-separated graph passes (default: the standard pipeline)")
 @click.option("--tuning-db", default=None, type=click.Path(path_type=Path),
               help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")

@@ -17,6 +17,7 @@ from edgec.compiler.kernels.legalize import conv2d_legalizer, matmul_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
+from edgec.compiler.schedules.cpu_transpose import TransposeRule
 from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes
 from edgec.targets import Target
 
@@ -24,7 +25,7 @@ CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
 
 
 def schedule_passes(stats: dict | None = None, knobs_for=None, own_kernels: bool = True) -> list:
-    rules = [ConvTileRule(stats)] if own_kernels else []
+    rules = [ConvTileRule(stats), TransposeRule(stats)] if own_kernels else []
     return [ApplyDefaultSchedule(*rules, CPUGeneric(stats, knobs_for))]
 
 

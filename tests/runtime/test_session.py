@@ -1,0 +1,62 @@
+"""Session.run's zero-copy path: the same numbers for aligned, misaligned, strided and read-only
+inputs; outputs that own their memory; and one Session shared by 8 threads giving the serial
+result every time (it crashed before the lock)."""
+import threading
+
+import numpy as np
+
+import edgec
+
+
+def _mlp(tiny_artifacts):
+    _, art = tiny_artifacts["mlp"]
+    return edgec.load(art.path, threads=1)
+
+
+def test_input_layouts_give_identical_outputs(tiny_artifacts):
+    sess = _mlp(tiny_artifacts)
+    spec = sess.inputs[0]
+    x = np.random.default_rng(0).standard_normal(spec.shape).astype(np.float32)
+    want = sess.run({spec.name: x.copy()})["y"]
+    raw = np.empty(x.nbytes + 64 + 4, np.uint8)  # a deliberately misaligned buffer
+    off = (-raw.ctypes.data % 64) + 4
+    mis = raw[off:off + x.nbytes].view(np.float32).reshape(x.shape)
+    mis[...] = x
+    strided = np.asfortranarray(x)
+    ro = x.copy()
+    ro.setflags(write=False)
+    for variant in (mis, strided, ro):
+        np.testing.assert_array_equal(sess.run({spec.name: variant})["y"], want)
+
+
+def test_outputs_are_independent_of_later_runs(tiny_artifacts):
+    sess = _mlp(tiny_artifacts)
+    spec = sess.inputs[0]
+    x = np.ones(spec.shape, np.float32)
+    first = sess.run({spec.name: x})["y"]
+    keep = first.copy()
+    sess.run({spec.name: -x})
+    np.testing.assert_array_equal(first, keep)
+    first[...] = 0  # writable, owned by numpy now
+    np.testing.assert_array_equal(sess.run({spec.name: x})["y"], keep)
+
+
+def test_one_session_shared_by_eight_threads(tiny_artifacts):
+    sess = _mlp(tiny_artifacts)
+    spec = sess.inputs[0]
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal(spec.shape).astype(np.float32) for _ in range(8)]
+    want = [sess.run({spec.name: x})["y"] for x in xs]
+    bad = []
+
+    def hammer(i):
+        for _ in range(300):
+            if not np.array_equal(sess.run({spec.name: xs[i]})["y"], want[i]):
+                bad.append(i)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
