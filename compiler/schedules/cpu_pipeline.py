@@ -13,6 +13,7 @@ from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 
+from edgec.compiler.kernels.layout import channels_last_passes
 from edgec.compiler.kernels.legalize import conv2d_legalizer, matmul_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
@@ -20,8 +21,6 @@ from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
 from edgec.compiler.schedules.cpu_transpose import TransposeRule
 from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes
 from edgec.targets import Target
-
-CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
 
 
 def schedule_passes(stats: dict | None = None, knobs_for=None, own_kernels: bool = True) -> list:
@@ -34,7 +33,7 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
         return cpu.legalize_passes(tvm_target)
     vec = cpu_vector(vector_lanes(tvm_target))
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
-    return [relax.transform.ConvertLayout(CHANNELS_LAST), sort_layer_norm_axes, relax.transform.FoldConstant(),
+    return [*channels_last_passes(), sort_layer_norm_axes, relax.transform.FoldConstant(),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec)}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),

@@ -1,0 +1,94 @@
+"""Channels-last for the whole network, transposes only at its edges.
+
+Relax's ConvertLayout carries NHWC through the ops that declare how (elementwise, pooling,
+concat, resize...), and transposes back to NCHW in front of anything else. Clipping, common in
+mobile nets, had no such rule and cost PP-OCR det a third of its time in NCHW<->NHWC copies:
+TVM's ONNX importer lowers Clip straight to TE kernels (call_tir maximum/minimum) and
+HardSigmoid/HardSwish to ``relax.clip``. Both are rewritten here to relax.maximum/minimum,
+which convert like any elementwise op and fuse into the conv epilogue like ReLU.
+"""
+from __future__ import annotations
+
+import re
+
+import tvm
+from tvm import relax
+from tvm.ir.expr import Constant
+from tvm.relax import Call, Expr, PyExprMutator, expr_functor
+
+CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
+_COMMUTATIVE = {tvm.ir.Op.get(f"relax.{n}") for n in ("add", "multiply", "maximum", "minimum")}
+_BINARY = _COMMUTATIVE | {tvm.ir.Op.get(f"relax.{n}") for n in ("subtract", "divide", "power")}
+_TIR_MINMAX = re.compile(r"^(maximum|minimum)\d*$")  # what the importer names topi.maximum/minimum
+
+
+def _scalar(value, dtype: str):
+    v = getattr(value, "value", value)
+    v = getattr(v, "value", v)  # PrimValue -> FloatImm/IntImm -> python number
+    return relax.const(float(v) if "float" in dtype else int(v), dtype)
+
+
+def _layout_friendly_binary(call: Call) -> Call:
+    """ConvertLayout converts a binary op only when both operands have the tensor's rank or are
+    scalars, and takes the layout from the first operand. PaddleOCR writes `scale * x` with a
+    [1]-shaped scale: that multiply stayed NCHW between two transposes, 28 times in det. A
+    one-element constant becomes a scalar, and goes second when the op commutes."""
+    a, b = call.args
+    a, b = _as_scalar(a, b), _as_scalar(b, a)
+    if call.op in _COMMUTATIVE and isinstance(a, Constant) and not isinstance(b, Constant):
+        a, b = b, a
+    if a.same_as(call.args[0]) and b.same_as(call.args[1]):
+        return call
+    return relax.Call(call.op, [a, b], call.attrs)
+
+
+def _as_scalar(e: Expr, other: Expr) -> Expr:
+    """A one-element constant as a scalar when the other operand alone sets the result's shape."""
+    other_shape = getattr(getattr(other, "ty", None), "shape", None)
+    if isinstance(e, Constant) and hasattr(e.value, "numpy") and other_shape is not None:
+        v = e.value.numpy()
+        if v.size == 1 and 1 <= v.ndim <= len(other_shape):
+            return relax.const(v.reshape(()), str(v.dtype))
+    return e
+
+
+@expr_functor.mutator
+class _ClipToMinMax(PyExprMutator):
+    def visit_call_(self, call: Call) -> Expr:
+        call = super().visit_call_(call)
+        if not isinstance(call, Call):
+            return call
+        if call.op == tvm.ir.Op.get("relax.call_tir") and isinstance(call.args[0], relax.GlobalVar):
+            m = _TIR_MINMAX.match(call.args[0].name_hint)
+            args = list(call.args[1].fields) if isinstance(call.args[1], relax.Tuple) else []
+            if m and len(args) == 2 and all(hasattr(a, "ty") for a in args):
+                op = relax.op.maximum if m.group(1) == "maximum" else relax.op.minimum
+                return op(*args)
+            return call
+        if call.op in _BINARY:
+            return _layout_friendly_binary(call)
+        if call.op != tvm.ir.Op.get("relax.clip"):
+            return call
+        x, lo, hi = call.args
+        dtype = str(x.ty.dtype)
+        try:
+            lo_c, hi_c = _scalar(lo, dtype), _scalar(hi, dtype)
+        except (TypeError, ValueError, AttributeError):
+            return call  # symbolic bounds: leave it
+        return relax.op.minimum(relax.op.maximum(x, lo_c), hi_c)
+
+
+@tvm.transform.module_pass(opt_level=0, name="EdgecClipToMinMax")
+def clip_to_min_max(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    for gv, func in list(mod.functions.items()):
+        if isinstance(func, relax.Function):
+            rw = _ClipToMinMax(mod)
+            rw.builder_.update_func(gv, rw.visit_expr(func))
+            mod = rw.builder_.get()
+    return mod
+
+
+def channels_last_passes() -> list:
+    """Run before legalization: NHWC everywhere it carries, constant weight transposes folded."""
+    return [relax.transform.FoldConstant(), clip_to_min_max, relax.transform.DeadCodeElimination(),
+            relax.transform.ConvertLayout(CHANNELS_LAST), relax.transform.FoldConstant()]
