@@ -1,4 +1,5 @@
-"""Synthetic, in-range sample inputs for models whose output is degenerate on noise.
+"""Synthetic, in-range sample inputs for models whose output is degenerate on noise, or whose
+inputs are structured rather than values in a range (attention masks).
 
 Why: PP-OCR det on uniform noise outputs probabilities of ~1e-7 everywhere ("no text"), where
 ONNX Runtime's sigmoid is only accurate to ~6e-8 *absolute* (its outputs are multiples of 2^-24
@@ -43,4 +44,13 @@ def text_line(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return ((np.stack(lines) - 0.5) / 0.5).transpose(0, 3, 1, 2).astype(np.float32)
 
 
-SAMPLES = {"text_page": text_page, "text_line": text_line}
+def padding_mask(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """[batch, seq] attention mask as a tokenizer pads: 1 on the first L tokens, 0 on the rest, L
+    random in [seq/2, seq] per row (never 0: an all-padding row has no defined output)."""
+    *rows, seq = shape
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(1, seq // 2), seq + 1, size=tuple(rows))
+    return (np.arange(seq) < lengths[..., None]).astype(np.int64)
+
+
+SAMPLES = {"text_page": text_page, "text_line": text_line, "padding_mask": padding_mask}

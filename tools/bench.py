@@ -7,7 +7,8 @@ for each thread count, in one child process per count (TVM fixes its pool size a
 edgec, stock TVM and the reference runtime (ONNX Runtime, or LiteRT for TFLite) on the same
 inputs with the same threads, alternating rounds, and prints medians, spread, ratios and
 %-of-peak, where peak is this CPU's measured fp32 GEMM rate (OpenBLAS via numpy) at that many
-threads. Results go to bench-results/bench.json.
+threads. Results go to bench-results/bench.json. A model that fails to compile is reported (its
+error in the table and bench.json) and the others are still measured.
 
     python tools/bench.py                          # everything, 1 and 2 threads
     python tools/bench.py --models ppocr-cls --threads 2 --no-stock
@@ -29,7 +30,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = ["ppocr-det", "ppocr-rec", "ppocr-cls", "blazeface", "tiny-cnn", "tiny-mlp", "tiny-transformer"]
+DEFAULT_MODELS = ["ppocr-det", "ppocr-rec", "ppocr-cls", "blazeface", "lcnet-orient", "yolox-tiny", "minilm-l3",
+                  "oww-melspec", "oww-embedding", "palm-detection", "hand-landmark", "face-landmark",
+                  "tiny-cnn", "tiny-mlp", "tiny-transformer"]
 OCR = ["ppocr-det", "ppocr-rec", "ppocr-cls"]
 
 PEAK_CODE = r"""
@@ -73,36 +76,47 @@ def model_source(name: str, workdir: Path):
 
 def compile_all(names: list[str], workdir: Path, stock: bool, tuning_db: str | None, target: str = "host",
                 int8: bool = False) -> dict:
+    """Compile every variant of every model; a model that fails is kept as {"error": ...} and
+    reported, so one failure does not cost the other models' numbers."""
+    plan = {}
+    for name in names:
+        try:
+            plan[name] = _compile_one(name, workdir, stock, tuning_db, target, int8)
+        except Exception as e:  # one model that does not compile must not cost the others' numbers
+            err = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            print(f"[bench] {name} FAILED to compile: {err}", file=sys.stderr)
+            plan[name] = {"error": f"{type(e).__name__}: {err}"}
+    return plan
+
+
+def _compile_one(name: str, workdir: Path, stock: bool, tuning_db: str | None, target: str, int8: bool) -> dict:
     import edgec
     from edgec.compiler.driver import import_model, CompileOptions
     from edgec.compiler.flops import count_flops
     from edgec.compiler.source import resolve_model
 
-    plan = {}
-    for name in names:
-        src, fmt, _ = model_source(name, workdir)
-        mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions(target=target))
-        entry = {"source": src, "format": fmt, "flops": count_flops(mod), "variants": {}}
-        variants = {"edgec": {"tuning_db": False, "target": target}}
-        if tuning_db:
-            variants["edgec-tuned"] = {"tuning_db": tuning_db, "target": target}
-        if stock:
-            variants["stock-tvm"] = {"schedule": "none", "target": target}
-        if int8 and name in OCR:
-            from edgec.models.ocr_eval import calibration_feeds
+    src, fmt, _ = model_source(name, workdir)
+    mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions(target=target))
+    entry = {"source": src, "format": fmt, "flops": count_flops(mod), "variants": {}}
+    variants = {"edgec": {"tuning_db": False, "target": target}}
+    if tuning_db:
+        variants["edgec-tuned"] = {"tuning_db": tuning_db, "target": target}
+    if stock:
+        variants["stock-tvm"] = {"schedule": "none", "target": target}
+    if int8 and name in OCR:
+        from edgec.models.ocr_eval import calibration_feeds
 
-            calib = calibration_feeds(name)
-            variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8", "calib": calib}
-            variants["edgec-int8-dropfq"] = {"tuning_db": False, "target": target, "quantize": "int8",
-                                             "calib": calib, "drop_fake_quant": True}
-        for variant, kw in variants.items():
-            out = workdir / f"{name}-{variant}"
-            t0 = time.perf_counter()
-            edgec.compile(src, out=out, force=True, **kw)
-            entry["variants"][variant] = {"path": str(out), "compile_s": time.perf_counter() - t0}
-            print(f"[bench] compiled {name} ({variant}) in {entry['variants'][variant]['compile_s']:.1f}s", file=sys.stderr)
-        plan[name] = entry
-    return plan
+        calib = calibration_feeds(name)
+        variants["edgec-int8"] = {"tuning_db": False, "target": target, "quantize": "int8", "calib": calib}
+        variants["edgec-int8-dropfq"] = {"tuning_db": False, "target": target, "quantize": "int8",
+                                         "calib": calib, "drop_fake_quant": True}
+    for variant, kw in variants.items():
+        out = workdir / f"{name}-{variant}"
+        t0 = time.perf_counter()
+        edgec.compile(src, out=out, force=True, **kw)
+        entry["variants"][variant] = {"path": str(out), "compile_s": time.perf_counter() - t0}
+        print(f"[bench] compiled {name} ({variant}) in {entry['variants'][variant]['compile_s']:.1f}s", file=sys.stderr)
+    return entry
 
 
 def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
@@ -116,6 +130,8 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
 
     results = {}
     for name, entry in plan.items():
+        if "error" in entry:
+            continue
         runners, feeds = {}, None
         for variant, v in entry["variants"].items():
             art = Artifact.open(v["path"])
@@ -178,7 +194,13 @@ def report(plan: dict, by_threads: dict, peaks: dict) -> str:
                for m in OCR if m in res]
         if ocr:
             lines.append(f"geomean edgec/onnxruntime over {', '.join(m for m in OCR if m in res)} @ {t} threads: {geomean(ocr):.2f}")
+        ratios = {m: r["latency"]["edgec"]["median_ms"] / r["latency"][r["reference"]]["median_ms"] for m, r in res.items()}
+        if ratios:
+            worst = max(ratios, key=ratios.get)
+            lines.append(f"geomean edgec/peer over all {len(ratios)} models @ {t} threads: {geomean(list(ratios.values())):.2f}"
+                         f" (worst {worst} {ratios[worst]:.2f})")
         lines.append(f"measured peak @ {t} threads: {peaks[t]:.0f} GFLOP/s (fp32 GEMM, OpenBLAS)")
+    lines += [f"{name:<17}compile FAILED: {e['error']}" for name, e in plan.items() if "error" in e]
     return "\n".join(lines)
 
 
