@@ -19,6 +19,9 @@ from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
 _COMMUTATIVE = {tvm.ir.Op.get(f"relax.{n}") for n in ("add", "multiply", "maximum", "minimum")}
 _BINARY = _COMMUTATIVE | {tvm.ir.Op.get(f"relax.{n}") for n in ("subtract", "divide", "power")}
+_STACK_REDUCE = {tvm.ir.Op.get("relax.max"): tvm.ir.Op.get("relax.maximum"),
+                 tvm.ir.Op.get("relax.min"): tvm.ir.Op.get("relax.minimum"),
+                 tvm.ir.Op.get("relax.sum"): tvm.ir.Op.get("relax.add")}
 _TIR_MINMAX = re.compile(r"^(maximum|minimum)\d*$")  # what the importer names topi.maximum/minimum
 
 
@@ -54,6 +57,31 @@ def _as_scalar(e: Expr, other: Expr) -> Expr:
 
 @expr_functor.mutator
 class _ClipToMinMax(PyExprMutator):
+    def _stacked_operands(self, call: Call) -> list | None:
+        """The inputs of TVM's import of ONNX Max/Min/Sum (broadcast_to each input, stack them
+        on a new axis 0, reduce it: 5-D tensors that ConvertLayout rejects), or None."""
+        axis = getattr(call.attrs, "axis", None)
+        if axis is None or [int(a) for a in axis] != [0] or bool(getattr(call.attrs, "keepdims", False)):
+            return None
+        stacked = self._bound(call.args[0])
+        if not isinstance(stacked, Call) or stacked.op != tvm.ir.Op.get("relax.stack") \
+                or int(stacked.attrs.axis) != 0:
+            return None
+        fields = self._bound(stacked.args[0])
+        if not isinstance(fields, relax.Tuple):
+            return None
+        out = []
+        for f in fields.fields:
+            v = self._bound(f)
+            out.append(v.args[0] if isinstance(v, Call) and v.op == tvm.ir.Op.get("relax.broadcast_to") else f)
+        return out
+
+    def _bound(self, e: Expr) -> Expr:
+        if isinstance(e, relax.Var):
+            v = self.lookup_binding(e)
+            return v if v is not None else e
+        return e
+
     def visit_call_(self, call: Call) -> Expr:
         call = super().visit_call_(call)
         if not isinstance(call, Call):
@@ -67,6 +95,14 @@ class _ClipToMinMax(PyExprMutator):
             return call
         if call.op in _BINARY:
             return _layout_friendly_binary(call)
+        if call.op in _STACK_REDUCE:
+            pairwise = self._stacked_operands(call)
+            if pairwise is not None:
+                out = pairwise[0]
+                for x in pairwise[1:]:
+                    out = _layout_friendly_binary(relax.Call(_STACK_REDUCE[call.op], [out, x]))
+                return out
+            return call
         if call.op != tvm.ir.Op.get("relax.clip"):
             return call
         x, lo, hi = call.args
@@ -90,5 +126,7 @@ def clip_to_min_max(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
 
 def channels_last_passes() -> list:
     """Run before legalization: NHWC everywhere it carries, constant weight transposes folded."""
-    return [relax.transform.FoldConstant(), clip_to_min_max, relax.transform.DeadCodeElimination(),
+    # twice: the stacks must go before FoldConstant materialises their broadcasts, the [1]-shaped
+    # constants only become constants after it
+    return [clip_to_min_max, relax.transform.FoldConstant(), clip_to_min_max, relax.transform.DeadCodeElimination(),
             relax.transform.ConvertLayout(CHANNELS_LAST), relax.transform.FoldConstant()]
