@@ -13,6 +13,7 @@ from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 
+from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
 from edgec.compiler.kernels.legalize import conv2d_legalizer, matmul_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
@@ -35,7 +36,7 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
     return [*channels_last_passes(), sort_layer_norm_axes, relax.transform.FoldConstant(),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
-                                         "relax.matmul": matmul_legalizer(vec)}),
+                                         "relax.matmul": matmul_legalizer(vec), **fast_math_legalizers()}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
             relax.transform.FuseOps(), relax.transform.FuseTIR()]
 
