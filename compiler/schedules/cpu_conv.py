@@ -14,8 +14,8 @@ from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
 from edgec.compiler.kernels.conv2d import TILE_ATTR
-from edgec.compiler.schedules.cpu_generic import (extent, inline_elementwise, maybe_parallel, schedule_spatial,
-                                                  vector_lanes, work)
+from edgec.compiler.schedules.cpu_generic import (extent, inline_elementwise, maybe_parallel, own_innermost_loop,
+                                                  schedule_spatial, vector_lanes, work)
 
 UNROLL_TAPS = 7  # fully unroll kh/kw loops up to this extent
 
@@ -89,7 +89,7 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
         consumers.insert(0, sch.cache_write(block, 0, "global"))
     for c in consumers:
         sch.reverse_compute_at(c, par)
-        _vectorize_channels(sch, c, lanes)
+        _vectorize_channels(sch, c, lanes, par)
     maybe_parallel(sch, par, amount)
     for lp in (*pixels, ob):
         sch.unroll(lp)
@@ -130,9 +130,12 @@ def _schedule_pad(sch: s_tir.Schedule, block, lanes: int) -> None:
     maybe_parallel(sch, sch.fuse(*loops[:2]), amount)
 
 
-def _vectorize_channels(sch: s_tir.Schedule, block, lanes: int) -> None:
-    """The epilogue's innermost loop runs over the tile's channels; vectorize whole vectors."""
-    loop = sch.get_loops(block)[-1]
+def _vectorize_channels(sch: s_tir.Schedule, block, lanes: int, par) -> None:
+    """The epilogue's innermost loop runs over the tile's channels; vectorize whole vectors. Not
+    when it has no loop of its own below the tile loop ``par`` (own_innermost_loop)."""
+    loop = own_innermost_loop(sch, block, par)
+    if loop is None:
+        return
     ext = extent(sch, loop)
     if ext and ext % lanes == 0:
         _, vi = sch.split(loop, [None, lanes]) if ext > lanes else (None, loop)

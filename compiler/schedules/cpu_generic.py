@@ -286,6 +286,19 @@ def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
     return chain
 
 
+def own_innermost_loop(sch: s_tir.Schedule, block, tile_loop):
+    """The innermost loop of ``block`` below ``tile_loop`` (where it was computed at), or None.
+
+    An epilogue computed at a tile that holds one element of it (1 output channel, 1 pixel per
+    tile) has no loop of its own: get_loops(block)[-1] is then the tile loop itself, and
+    vectorizing it vectorizes the whole tile, reduction and all (TVM: "VectorizeLoop before
+    LiftStorageAlloc"; issue 16, difftest seeds 1127, 1265)."""
+    loops = sch.get_loops(block)
+    tile = sch.get(tile_loop)
+    below = next((i + 1 for i, lp in enumerate(loops) if sch.get(lp).same_as(tile)), 0)
+    return loops[-1] if len(loops) > below else None
+
+
 def schedule_inner_vector(sch: s_tir.Schedule, block, lanes: int) -> None:
     loops = sch.get_loops(block)
     inner = loops[-1]

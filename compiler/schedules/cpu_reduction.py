@@ -209,8 +209,8 @@ def schedule_tiled_reduction(sch: s_tir.Schedule, block, lanes: int, epilogues: 
             sch.reverse_compute_inline(ep)
         except Exception:  # noqa: BLE001 - not an elementwise consumer of the write-back
             sch.reverse_compute_at(ep, par)
-            _vectorize_last(sch, ep, lanes)
-    _vectorize_last(sch, wb, lanes)
+            _vectorize_last(sch, ep, lanes, par)
+    _vectorize_last(sch, wb, lanes, par)
     sch.vectorize(inner[-1])
     if len(inner) > 1:
         sch.unroll(inner[0])
@@ -241,8 +241,12 @@ def _crops(sch: s_tir.Schedule, block, wb) -> bool:
     return elems(block) < elems(wb)
 
 
-def _vectorize_last(sch: s_tir.Schedule, block, lanes: int) -> None:
-    loop = sch.get_loops(block)[-1]
+def _vectorize_last(sch: s_tir.Schedule, block, lanes: int, par) -> None:
+    from edgec.compiler.schedules.cpu_generic import own_innermost_loop
+
+    loop = own_innermost_loop(sch, block, par)  # None: no loop of its own below the tile loop
+    if loop is None:
+        return
     ext = sch.get(loop).extent
     if isinstance(ext, tirx.IntImm) and int(ext) % 4 == 0 and int(ext) <= 4 * lanes:
         sch.vectorize(loop)

@@ -118,6 +118,17 @@ def test_one_output_channel_conv_crop(ci, hw, k, bias, tmp_path):
     _check(_one_channel_conv(ci, hw, k, bias), tmp_path)
 
 
+@pytest.mark.parametrize("ci, h, kernel, pads", [(5, 32, [1, 1], [0, 0, 0, 0]), (1, 56, [3, 5], [1, 2, 1, 2])])
+def test_one_output_channel_width_one_conv_builds(ci, h, kernel, pads, tmp_path):
+    """difftest seeds 1265/1127, reduced: 1 output channel, width 1, bias. One output element per
+    tile: the bias epilogue had no loop of its own and the tile loop itself got vectorized, a
+    build error (cpu_generic.own_innermost_loop)."""
+    rng = np.random.default_rng(h)
+    inits = {"w": rng.normal(0, 0.5, (1, ci, *kernel)).astype(np.float32), "b": np.array([0.3], np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=kernel, pads=pads)]
+    _check(_model(nodes, [_vi("x", [1, ci, h, 1])], [_vi("y", [1, 1, h, 1])], inits), tmp_path)
+
+
 @pytest.mark.parametrize("path", sorted(DATA.glob("*.onnx")), ids=lambda p: p.stem)
 def test_reduced_difftest_models(path, tmp_path):
     _check(onnx.load(str(path)), tmp_path)
