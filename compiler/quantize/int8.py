@@ -73,6 +73,25 @@ def _at_least_opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
         raise UserInputError(f"int8 needs opset >= 13 and converting this opset-{opset} model failed: {e}") from None
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """ORT's quantizer warns through module-level logging.warning(), which also installs a stderr
+    handler on the root logger when it has none. For the duration of the call only: a NullHandler
+    keeps basicConfig() from running and the level hides the warnings; both are put back after,
+    so the application's logging is left as it was."""
+    import logging
+
+    root = logging.getLogger()
+    level, placeholder = root.level, logging.NullHandler()
+    root.addHandler(placeholder)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(placeholder)
+        root.setLevel(level)
+
+
 def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, verbose: bool = False) -> onnx.ModelProto:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -85,12 +104,9 @@ def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, 
     act = QuantType.QInt8 if opts.activations == "int8" else QuantType.QUInt8
     extra = {"ActivationSymmetric": opts.activations == "int8", "WeightSymmetric": True,
              "CalibPercentile": opts.percentile, "CalibTensorRangeSymmetric": opts.activations == "int8"}
-    import logging
-
     model = _at_least_opset_13(model)
 
-    logging.getLogger().setLevel(logging.ERROR)  # ORT's quantizer warns through the root logger
-    with tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd
+    with _quiet_root_logger(), tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd
         out, src = Path(tmp) / "q.onnx", Path(tmp) / "float.onnx"
         onnx.save(model, src)  # by path: given a ModelProto, ORT rewrites its initializers as external data
         # ORT's calibrators print progress to stdout: keep stdout for --json, send it to stderr.

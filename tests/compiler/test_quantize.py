@@ -104,3 +104,14 @@ def test_weight_only_modes_shrink_the_file():
     x = calibration_set(1)[0]
     np.testing.assert_allclose(_ort(f16)(x), _ort(m)(x), atol=1e-3)
     assert np.argmax(_ort(w8)(x)) == np.argmax(_ort(m)(x))
+
+
+def test_quantizing_leaves_the_applications_root_logger_alone():
+    """ORT's quantizer logs through the root logger; edgec must neither install a handler there
+    nor leave its level changed (a library never configures the application's logging)."""
+    import logging
+
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    quantize(onnx.load(MODEL), "int8", calibration_set(8), Int8Options(method="minmax"))
+    assert (root.level, list(root.handlers)) == before
