@@ -1,7 +1,6 @@
 """compile(): model in, verified-shape artifact directory out. The CLI's `edgec compile` wraps this."""
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import tvm
 
 import edgec
+from edgec import outdir
 from edgec.compiler import passes
 from edgec.compiler.frontends.onnx_frontend import onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
@@ -19,9 +19,9 @@ from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
 from edgec.compiler.weights import weight_bytes
 from edgec.compiler.tvm_target import cpu_requirements, resolve
-from edgec.errors import UserInputError
+from edgec.errors import UnsupportedOperatorError, UserInputError
 from edgec.runtime.artifact import Artifact
-from edgec.runtime.manifest import MANIFEST, Manifest, TensorSpec, write_manifest
+from edgec.runtime.manifest import Manifest, TensorSpec, write_manifest
 from edgec.targets import Target, load_target
 
 
@@ -35,29 +35,43 @@ class CompileOptions:
     schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise UserInputError(f"output {out} exists and is a file; refusing to overwrite it")
-        if any(out.iterdir()):
-            if not force:
-                raise UserInputError(f"output directory {out} already exists and is not empty",
-                                     hint="pass --force (force=True) to replace an earlier edgec artifact")
-            if not (out / MANIFEST).exists():
-                raise UserInputError(f"{out} is not an edgec artifact (no {MANIFEST}); refusing to replace it even with --force")
-
-
 def _log(msg: str, verbose: bool) -> None:
     if verbose:
         print(f"[edgec] {msg}", file=sys.stderr, flush=True)
 
 
-def _signature(mod, names: list[str]) -> list[TensorSpec]:
-    from tvm import relax
+# ONNX ops whose output shape depends on the data: edgec compiles static shapes only.
+_DATA_DEPENDENT = ("NonZero", "Unique", "NonMaxSuppression", "Compress")
+MAX_DIM = 2**31 - 1  # TVM indexes with int32 by default; larger dims are refused up front
+
+
+def _signature(mod, names: list[str], src: SourceModel | None = None) -> list[TensorSpec]:
+    from tvm import relax, tirx
 
     ret = mod["main"].ret_ty  # TVM 0.27 renamed StructInfo to "Type": TensorType or TupleType
     infos = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
-    return [TensorSpec(n, tuple(int(d) for d in i.shape), str(i.dtype)) for n, i in zip(names, infos)]
+    specs = []
+    for n, i in zip(names, infos):
+        shape = getattr(i, "shape", None)
+        if shape is None or not all(isinstance(d, tirx.IntImm) for d in shape):
+            dyn = {node.op_type: node.name or node.output[0] for node in (src.onnx.graph.node if src and src.onnx else [])
+                   if node.op_type in _DATA_DEPENDENT}
+            if dyn:
+                err = UnsupportedOperatorError(dyn, "ONNX")
+                err.hint = "these ops give data-dependent output shapes; edgec compiles static shapes only"
+                raise err
+            raise UserInputError(f"output '{n}' has no static shape ({shape}); edgec compiles static shapes only",
+                                 hint="pin the inputs with --input-shape NAME=D1,D2,...")
+        specs.append(TensorSpec(n, tuple(int(d) for d in shape), str(i.dtype)))
+    _check_dims(specs, "output")
+    return specs
+
+
+def _check_dims(specs: list[TensorSpec], what: str) -> None:
+    for t in specs:
+        if any(d > MAX_DIM for d in t.shape):
+            raise UserInputError(f"{what} '{t.name}' has shape {list(t.shape)}: edgec supports dimensions up to "
+                                 f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
 
 
 def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
@@ -69,6 +83,7 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
         from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
 
         inputs = [TensorSpec(vi.name, tuple(dims(vi)), _onnx_dtype(vi)) for vi in graph_inputs(model)]
+        _check_dims(inputs, "input")
         mod = onnx_to_relax(model, {t.name: t.shape for t in inputs})
         out_names = [o.name for o in model.graph.output]
     else:
@@ -76,6 +91,7 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
             raise UserInputError("--input-shape is not supported for TFLite models (their shapes are fixed)")
         reports = []
         inputs = [TensorSpec(n, s, d) for n, s, d in src.tflite.io()]
+        _check_dims(inputs, "input")
         mod = tflite_to_relax(src.tflite)
         out_names = [n for n, _, _ in src.tflite.io(outputs=True)]
     return mod, inputs, out_names, reports
@@ -147,7 +163,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     skips the rounding in front of float convs and products: faster on small models, accuracy
     model-dependent (docs/optimize.md); off by default."""
     out = Path(out)
-    _prepare_out(out, force)
+    outdir.prepare(out, force, "artifact", outdir.artifact_files)  # before any work: fail fast
     derived = None
     origin = model  # a pruned/quantized model keeps its zoo entry's input ranges and samples
     if prune:
@@ -179,7 +195,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     mod, inputs, out_names, reports = import_model(src, opts, verbose)
     t_import = time.perf_counter() - t0
     _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)
-    outputs = _signature(mod, out_names)
+    outputs = _signature(mod, out_names, src)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -216,9 +232,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             manifest.compile_options["int8"] = int8[1].as_dict()
         manifest.compile_options["tuning_db"] = str(db_path) if db_path else None
         write_manifest(staging, manifest)
-        if out.exists():
-            shutil.rmtree(out)  # only reached for an earlier edgec artifact with force=True
-        os.replace(staging, out)
+        outdir.replace(staging, out, "artifact", outdir.artifact_files)  # only an earlier edgec artifact
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -8,7 +8,7 @@ import tvm
 from tvm import relax
 
 from edgec.compiler.tvm_target import to_tvm
-from edgec.errors import ToolchainError
+from edgec.errors import ToolchainError, UserInputError
 from edgec.targets import Target
 
 
@@ -37,7 +37,15 @@ def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipelin
     """Compile ``mod`` for ``target`` and write the library into ``out_dir``; returns its path."""
     cxx = check_toolchain(target)
     tvm_target = to_tvm(target)
-    ex = relax.build(mod, target=tvm_target, relax_pipeline=pipeline)
+    try:
+        ex = relax.build(mod, target=tvm_target, relax_pipeline=pipeline)
+    except (MemoryError, tvm.error.InternalError) as e:
+        if not isinstance(e, MemoryError) and "bad_alloc" not in str(e):
+            raise  # a compiler bug: exit 70 with its message (EDGEC_DEBUG=1 for the traceback)
+        raise UserInputError("compiling this model ran out of memory: TVM evaluates constant subgraphs at "
+                             "build time, and one of them (an Expand or ConstantOfShape of a large shape?) "
+                             "does not fit", hint="check the model's constant shapes, or compile on a "
+                             "machine with more memory") from None
     if target.kind == "cuda":
         from edgec.compiler.cuda import precompile_cuda
 

@@ -22,6 +22,7 @@ import numpy as np
 import tvm
 
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
+from edgec.runtime.files import read_bytes
 from edgec.compiler.schedules.cpu_reduction import TileKnobs, plan_tile
 from edgec.compiler.tvm_target import resolve, to_tvm
 from edgec.errors import UserInputError
@@ -57,12 +58,12 @@ class TuningDB:
         if not p.exists():
             raise UserInputError(f"tuning database not found: {p}")
         try:
-            raw = json.loads(p.read_text())
+            raw = json.loads(read_bytes(p, "tuning database", 256 << 20))
             if raw.get("version") != DB_VERSION:
                 raise ValueError(f"version {raw.get('version')}, expected {DB_VERSION}")
             recs = {r["workload"]: TuningRecord(**r) for r in raw["records"]}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise UserInputError(f"{p} is not an edgec tuning database ({e})") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+            raise UserInputError(f"{p} is not an edgec tuning database ({type(e).__name__}: {str(e)[:200]})") from None
         return cls(raw.get("target", {}), recs)
 
     def save(self, path: "str | Path") -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from edgec import outdir
 from edgec.errors import EdgecError, ToolchainError, UserInputError
 from edgec.models import cache_dir
 from edgec.runtime.artifact import Artifact
@@ -94,16 +95,22 @@ def runtime_libs(arch: str, quiet: bool = False) -> Path:
     return out
 
 
+def native_sources_hash() -> str:
+    """sha256 over runtime/native: cached builds and bundles are keyed by it."""
+    h = hashlib.sha256()
+    for p in sorted(NATIVE_SRC.glob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def _native_build(arch: str, cxx: str | None, libs: Path, quiet: bool) -> Path:
     """Build runtime/native for ``arch`` (cached by a hash of its sources and toolchain)."""
     if shutil.which("cmake") is None:
         raise ToolchainError("cmake is not installed", hint="apt-get install cmake (make setup does this)")
     if cxx and shutil.which(cxx) is None:
         raise ToolchainError(f"cross compiler '{cxx}' is not installed", hint="make setup installs the cross toolchains")
-    h = hashlib.sha256(f"{arch} {cxx}".encode())
-    for p in sorted(NATIVE_SRC.glob("*")):
-        if p.is_file():
-            h.update(p.read_bytes())
+    h = hashlib.sha256(f"{arch} {cxx} {native_sources_hash()}".encode())
     build = cache_dir() / "native" / f"{arch}-{h.hexdigest()[:12]}"
     if (build / "edgec-run").exists() and (build / "edgec-rpc-server").exists():
         return build
@@ -124,15 +131,23 @@ def _native_build(arch: str, cxx: str | None, libs: Path, quiet: bool) -> Path:
     return build
 
 
+def _cross_compiler(target: dict) -> str:
+    """The C++ cross compiler for an artifact's architecture, from edgec's own target database:
+    never a command named in the manifest (see edgec.targets.trusted_tools)."""
+    from edgec.targets import trusted_tools
+
+    known = trusted_tools(target)
+    if known is None or not known.toolchain.cxx:
+        raise ToolchainError(f"edgec knows no cross compiler for {target.get('triple')!r} (target {target.get('name')!r})",
+                             hint="build runtime/native on the device with its own compiler (see docs/targets.md)")
+    return known.toolchain.cxx
+
+
 def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = False, quiet: bool = False) -> Bundle:
     """Write a self-contained device folder for ``artifact`` into ``out``."""
     art = artifact if isinstance(artifact, Artifact) else Artifact.open(artifact)
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise UserInputError(f"{out} exists and is not empty", hint="pass --force to replace an earlier bundle")
-        if not (out / "edgec-run").exists():
-            raise UserInputError(f"{out} is not an edgec bundle; refusing to replace it even with --force")
+    outdir.prepare(out, force, "bundle", outdir.bundle_files)
     t = art.manifest.target
     if t.get("kind", "llvm") != "llvm":
         raise UserInputError("device bundles are for CPU targets; GPU artifacts run through the TVM runtime with CUDA")
@@ -141,10 +156,11 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
                              "link model.tar there, then use the native runtime sources in runtime/native")
     arch = t["triple"].split("-")[0]
     arch = {"armv7a": "armv7", "arm": "armv7"}.get(arch, arch)
-    cxx = (t.get("toolchain") or {}).get("cxx") if is_foreign(t) else None
+    cxx = _cross_compiler(t) if is_foreign(t) else None
     libs = runtime_libs(arch, quiet)
     build = _native_build(arch, cxx, libs, quiet)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         shutil.copy2(art.library, staging / art.manifest.library)
         shutil.copy2(art.path / MANIFEST, staging / MANIFEST)
@@ -163,13 +179,19 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
             f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
             f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
             "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n\n"
-            "To time it from a workstation: ./edgec-rpc-server --port 9090   then, there:\n"
-            f"  edgec bench MODEL -t {t['name']} --rpc DEVICE_IP:9090\n")
-        (staging / "bundle.json").write_text(json.dumps({"run": run, "arch": arch, "target": t["name"]}, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(out)
+            "To time it from a workstation: the RPC server listens on loopback only, so tunnel to it:\n"
+            "  ./edgec-rpc-server --port 9090                       (here, on the device)\n"
+            "  ssh -N -L 9090:127.0.0.1:9090 DEVICE &               (on the workstation), then there:\n"
+            f"  edgec bench MODEL -t {t['name']} --rpc 127.0.0.1:9090\n"
+            "or, on a trusted network only, expose it with a key of your own:\n"
+            "  ./edgec-rpc-server --host 0.0.0.0 --port 9090 --key SECRET\n"
+            f"  edgec bench MODEL -t {t['name']} --rpc DEVICE_IP:9090 --key SECRET\n"
+            "Any client with the key can run code on the device as this user. Uploads stay in the server's\n"
+            "private temporary folder, which is removed when it exits.\n")
+        written = sorted(p.name for p in staging.iterdir())  # the record --force trusts (edgec/outdir.py)
+        (staging / outdir.BUNDLE_RECORD).write_text(json.dumps({"run": run, "arch": arch, "target": t["name"],
+                                                                "files": written}, indent=2))
+        outdir.replace(staging, out, "bundle", outdir.bundle_files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

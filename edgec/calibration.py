@@ -80,19 +80,17 @@ def load_calibration(source, inputs: list[TensorSpec], zoo: str = "", limit: int
             else:
                 feeds += load_calibration(f, inputs, zoo, limit=1)
         return feeds
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001 - numpy raises several types on bad files
-        raise UserInputError(f"cannot read calibration data {path}: {e}") from None
+    from edgec.runtime.files import load_arrays
+
+    loaded = load_arrays(path, "calibration data")
     if isinstance(loaded, np.ndarray):
         if len(inputs) != 1:
             raise UserInputError(f"{path} holds one array but the model has {len(inputs)} inputs; use .npz")
         return [{inputs[0].name: a.astype(inputs[0].dtype)} for a in _split(loaded, inputs[0])[:limit]]
-    with loaded as z:
-        missing = [i.name for i in inputs if i.name not in z.files]
-        if missing:
-            raise UserInputError(f"{path} lacks arrays for inputs {missing} (it has {z.files})")
-        per_input = {i.name: _split(z[i.name], i) for i in inputs}
+    missing = [i.name for i in inputs if i.name not in loaded]
+    if missing:
+        raise UserInputError(f"{path} lacks arrays for inputs {missing} (it has {sorted(loaded)})")
+    per_input = {i.name: _split(loaded[i.name], i) for i in inputs}
     n = min(len(v) for v in per_input.values())
     return [{k: v[j].astype(next(i.dtype for i in inputs if i.name == k)) for k, v in per_input.items()}
             for j in range(min(n, limit))]

@@ -32,19 +32,17 @@ def _parse_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _load_npz(path: str) -> dict:
-    import numpy as np
+def _load_npz(path: str, specs: list) -> dict:
+    """Inputs from an .npz (one array per input name) or an .npy (a model with one input)."""
+    from edgec.runtime.files import load_arrays
 
-    p = Path(path)
-    if not p.exists():
-        raise UserInputError(f"inputs file not found: {p}")
-    try:
-        if p.suffix == ".npy":
-            return {"__single__": np.load(p, allow_pickle=False)}
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as e:  # noqa: BLE001 - numpy raises several types for bad files
-        raise UserInputError(f"cannot read inputs from {p}: {e} (expected .npz with one array per input name, or .npy)") from None
+    loaded = load_arrays(path, "inputs file")
+    if isinstance(loaded, dict):
+        return loaded
+    if len(specs) != 1:
+        raise UserInputError(f"{path} holds one array but the model takes {len(specs)} inputs",
+                             hint="use an .npz with one array per input name")
+    return {specs[0].name: loaded}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,7 +69,9 @@ def cli() -> None:
 @click.option("--schedule", type=click.Choice(["default", "nchw", "none"]), default="default", show_default=True,
               help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison); "
                    "'nchw' edgec's first-generation schedules in the model's own layout")
-@click.option("--pipeline", default=None, help="comma-separated graph passes (default: the standard pipeline)")
+@click.option("--pipeline", default=None,
+              help="comma-separated graph passes (default: the standard pipeline); '+a,b' appends passes to "
+                   "the standard pipeline, e.g. '+propagate_nan' for ONNX Runtime's NaN semantics")
 @click.option("--tuning-db", default=None, type=click.Path(path_type=Path),
               help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")
 @click.option("--untuned", is_flag=True, help="ignore any tuning database, shipped ones included")
@@ -95,7 +95,7 @@ def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, 
     import edgec
 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
-                        pipeline=pipeline.split(",") if pipeline else None, schedule=schedule, force=force,
+                        pipeline=_pipeline(pipeline), schedule=schedule, force=force,
                         tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
                         speed_guard=speed_guard, drop_fake_quant=drop_fake_quant, verbose=not quiet)
     if as_json:
@@ -107,6 +107,18 @@ def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, 
         click.echo(f"  input  {t.name}: {t.dtype}{list(t.shape)}")
     for t in m.outputs:
         click.echo(f"  output {t.name}: {t.dtype}{list(t.shape)}")
+
+
+def _pipeline(text: str | None) -> list[str] | None:
+    """--pipeline: a comma-separated list, or '+a,b' for the standard pipeline plus a and b."""
+    if not text:
+        return None
+    names = [n.strip() for n in text.lstrip("+").split(",") if n.strip()]
+    if text.startswith("+"):
+        from edgec.compiler.passes import DEFAULT_PIPELINE
+
+        return list(DEFAULT_PIPELINE) + names
+    return names
 
 
 def _parse_duration(text: str) -> float:
@@ -145,8 +157,10 @@ def tune_cmd(model, target, budget, db, input_shape, as_json) -> None:
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--inputs", "inputs", default=None, help=".npz with one array per input name (.npy for one input); random if omitted")
 @click.option("--outputs", "outputs", default=None, type=click.Path(path_type=Path), help="write outputs to this .npz")
-@click.option("--repeat", default=0, show_default=True, help="also time this many runs (after 3 warm-up runs)")
-@click.option("--threads", type=int, default=None, envvar="EDGEC_NUM_THREADS", help="worker threads (default: TVM's choice)")
+@click.option("--repeat", default=0, show_default=True, type=click.IntRange(0, 1_000_000),
+              help="also time this many runs (after 3 warm-up runs)")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, envvar="EDGEC_NUM_THREADS",
+              help="worker threads (default: TVM's choice)")
 @click.option("--emulate", is_flag=True, help="run a cross-compiled artifact under qemu-user")
 @click.option("--force", is_flag=True, help="overwrite --outputs if it exists")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
@@ -157,12 +171,17 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
     from edgec.runtime.artifact import Artifact
     from edgec.verification import default_inputs
 
-    if outputs is not None and outputs.exists() and not force:
-        raise UserInputError(f"{outputs} exists; pass --force to overwrite it")
+    if outputs is not None:  # checked before running: a result with nowhere to go is an error now
+        if outputs.exists() and not force:
+            raise UserInputError(f"{outputs} exists; pass --force to overwrite it")
+        if outputs.is_dir() or not outputs.parent.is_dir():
+            raise UserInputError(f"cannot write outputs to {outputs}: "
+                                 + ("it is a folder" if outputs.is_dir() else f"{outputs.parent} is not a folder"),
+                                 hint="--outputs names an .npz file in an existing folder")
+        if not os.access(outputs.parent, os.W_OK):
+            raise UserInputError(f"cannot write outputs to {outputs}: {outputs.parent} is not writable")
     art = Artifact.open(artifact)
-    feeds = _load_npz(inputs) if inputs else default_inputs(art)
-    if "__single__" in feeds:
-        feeds = {art.manifest.inputs[0].name: feeds.pop("__single__")}
+    feeds = _load_npz(inputs, art.manifest.inputs) if inputs else default_inputs(art)
     times = []
     from edgec.runtime.host import is_foreign
 
@@ -176,10 +195,12 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
         if repeat:
             times = sess.time(feeds, repeat=repeat)
     if outputs is not None:
-        np.savez(outputs, **result)
+        try:
+            np.savez(outputs, **result)
+        except OSError as e:
+            raise UserInputError(f"cannot write outputs to {outputs}: {e.strerror or e}") from None
     summary = {"artifact": str(artifact), "ran_on": ran_on,
-               "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "mean": float(np.mean(v)),
-                               "min": float(np.min(v)), "max": float(np.max(v))} for k, v in result.items()}}
+               "outputs": {k: _stats(v) for k, v in result.items()}}
     if times:
         summary["latency_ms"] = {"median": 1e3 * float(np.median(times)), "min": 1e3 * float(np.min(times)),
                                  "runs": len(times)}
@@ -187,11 +208,23 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
         _echo_json(summary)
         return
     for k, v in summary["outputs"].items():
-        click.echo(f"{k}: {v['dtype']}{v['shape']}  min {v['min']:.4g}  mean {v['mean']:.4g}  max {v['max']:.4g}")
+        vals = "  (empty)" if v["mean"] is None else f"  min {v['min']:.4g}  mean {v['mean']:.4g}  max {v['max']:.4g}"
+        click.echo(f"{k}: {v['dtype']}{v['shape']}{vals}")
     if times:
         click.echo(f"latency: median {summary['latency_ms']['median']:.2f} ms, min {summary['latency_ms']['min']:.2f} ms over {len(times)} runs ({ran_on})")
     if outputs is not None:
         click.echo(f"outputs written to {outputs}")
+
+
+def _stats(v) -> dict:
+    """shape, dtype and min/mean/max of an output (None for an empty one; NaN-aware)."""
+    import numpy as np
+
+    d = {"shape": list(v.shape), "dtype": str(v.dtype), "mean": None, "min": None, "max": None}
+    if v.size:
+        f = np.asarray(v, dtype=np.float64)
+        d |= {"mean": float(np.mean(f)), "min": float(np.min(f)), "max": float(np.max(f))}
+    return d
 
 
 @cli.command("verify")
@@ -210,16 +243,20 @@ def verify_cmd(artifact, model, inputs, tolerance, seed, emulate, as_json) -> No
     Exits 0 when every output is within its tolerance, 8 otherwise."""
     import edgec
 
-    feeds = _load_npz(inputs) if inputs else None
-    res = edgec.verify(artifact, model, inputs=feeds, seed=seed, tolerance=tolerance, emulate=emulate)
+    from edgec.runtime.artifact import Artifact
+
+    art = Artifact.open(artifact)
+    feeds = _load_npz(inputs, art.manifest.inputs) if inputs else None
+    res = edgec.verify(art, model, inputs=feeds, seed=seed, tolerance=tolerance, emulate=emulate)
     if as_json:
         _echo_json(res.to_dict())
     else:
         for o in res.outputs:
             gate = (f"max-abs <= {o.tolerance_max_abs:.3g}" if o.tolerance_max_abs is not None
                     else f"rel-L2 <= {o.tolerance_rel_l2:g}")
+            bad = f", NaN/inf at {o.nonfinite_mismatches} other position(s)" if o.nonfinite_mismatches else ""
             click.echo(f"{o.name}: max-abs {o.max_abs_error:.3e}  rel-L2 {o.rel_l2_error:.3e}  "
-                       f"({'ok' if o.passed else 'FAILED'}: {gate})")
+                       f"({'ok' if o.passed else 'FAILED'}: {gate}{bad})")
         click.echo(f"{'PASSED' if res.passed else 'FAILED'} vs {res.reference} (ran on {res.ran_on}; "
                    f"worst rel-L2 {res.rel_l2_error:.3e})")
     if not res.passed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import EdgecError
+from edgec.errors import EdgecError, ModelFormatError
 
 
 def litert_interpreter_class():
@@ -23,25 +23,48 @@ class OnnxRuntimeRef:
     ort_session). ``qdq=False`` keeps ORT's own int8 kernels (a speed peer, not a reference)."""
 
     def __init__(self, data: bytes, threads: int = 0, qdq: bool | None = None) -> None:
-        self.sess = ort_session(data, qdq=qdq, threads=threads)
+        try:
+            self.sess = ort_session(data, qdq=qdq, threads=threads)
+        except EdgecError:
+            raise
+        except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/NotImplemented/InvalidGraph types
+            raise _refused("ONNX Runtime", "load", e) from None
         self.name = "onnxruntime (QDQ as float)" if self.sess.edgec_qdq else "onnxruntime"
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.sess.get_outputs()]
-        return dict(zip(names, self.sess.run(names, feeds)))
+        try:
+            return dict(zip(names, self.sess.run(names, feeds)))
+        except Exception as e:  # noqa: BLE001
+            raise _refused("ONNX Runtime", "run", e) from None
+
+
+def _refused(runtime: str, what: str, e: Exception) -> ModelFormatError:
+    """The reference runtime cannot run the source model: a clear error, not a traceback."""
+    msg = " ".join(str(e).split())[:400] or type(e).__name__
+    return ModelFormatError(f"{runtime} cannot {what} the source model, so edgec cannot check the compiled one "
+                            f"against it: {msg}", hint="the model may use an op or opset the reference does not "
+                            "support; `edgec run` still runs the artifact")
 
 
 class LiteRTRef:
     name = "litert"
 
     def __init__(self, data: bytes, threads: int = 0) -> None:
-        self.interp = litert_interpreter_class()(model_content=data, num_threads=threads or None)
-        self.interp.allocate_tensors()
+        cls = litert_interpreter_class()
+        try:
+            self.interp = cls(model_content=data, num_threads=threads or None)
+            self.interp.allocate_tensors()
+        except Exception as e:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError
+            raise _refused("LiteRT", "load", e) from None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for d in self.interp.get_input_details():
-            self.interp.set_tensor(d["index"], feeds[d["name"]])
-        self.interp.invoke()
+        try:
+            for d in self.interp.get_input_details():
+                self.interp.set_tensor(d["index"], feeds[d["name"]])
+            self.interp.invoke()
+        except Exception as e:  # noqa: BLE001
+            raise _refused("LiteRT", "run", e) from None
         return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.interp.get_output_details()}
 
 

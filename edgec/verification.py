@@ -50,11 +50,14 @@ class OutputError:
     tolerance_max_abs: float | None = None  # set for a quantized output: QDQ_LSBS x its scale
     tolerance_rel_l2: float | None = None  # otherwise
     passed: bool = True
+    nonfinite_mismatches: int = 0  # positions where NaN / +inf / -inf differ: must be none
 
     def gate(self, rel_l2: float, max_abs: float | None = None) -> "OutputError":
-        """Apply the tolerance: max-abs when given, else relative-L2."""
+        """Apply the tolerance (max-abs when given, else relative-L2) to the finite values; NaN and
+        inf must sit at exactly the reference's positions."""
         self.tolerance_max_abs, self.tolerance_rel_l2 = max_abs, None if max_abs is not None else rel_l2
-        self.passed = bool(self.max_abs_error <= max_abs if max_abs is not None else self.rel_l2_error <= rel_l2)
+        close = self.max_abs_error <= max_abs if max_abs is not None else self.rel_l2_error <= rel_l2
+        self.passed = bool(close and self.nonfinite_mismatches == 0)
         return self
 
 
@@ -102,15 +105,27 @@ def default_inputs(art: Artifact, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def compare(got: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> list[OutputError]:
+    """Errors per reference output: NaN, +inf and -inf positions compared exactly (counted in
+    ``nonfinite_mismatches``), max-abs and relative-L2 over the values finite in both."""
     errs = []
     for name, r in ref.items():
+        if name not in got:
+            raise ArtifactError(f"the artifact gives no output '{name}' (it gives {sorted(got)})")
         a = np.asarray(got[name], dtype=np.float64)
         r = np.asarray(r, dtype=np.float64)
         if a.shape != r.shape:
             raise ArtifactError(f"output '{name}' has shape {a.shape}, the reference gives {r.shape}")
+        fa, fr = np.isfinite(a), np.isfinite(r)
+        both = fa & fr
+        mismatches = 0
+        if not (fa.all() and fr.all()):
+            mismatches = int(np.count_nonzero((np.isnan(a) != np.isnan(r)) | (np.isposinf(a) != np.isposinf(r))
+                                              | (np.isneginf(a) != np.isneginf(r))))
+            a, r = a[both], r[both]
         diff = a - r
-        denom = max(np.linalg.norm(r), 1e-30)
-        errs.append(OutputError(name, float(np.abs(diff).max(initial=0.0)), float(np.linalg.norm(diff) / denom)))
+        denom = max(float(np.linalg.norm(r)), 1e-30)
+        errs.append(OutputError(name, float(np.abs(diff).max(initial=0.0)), float(np.linalg.norm(diff) / denom),
+                                nonfinite_mismatches=mismatches))
     return errs
 
 
@@ -130,7 +145,9 @@ def _source_bytes(art: Artifact, model) -> tuple[str, bytes]:
     if hasattr(model, "SerializeToString"):
         data = model.SerializeToString()
     else:
-        data = Path(model).read_bytes()
+        from edgec.runtime.files import MODEL_LIMIT, read_bytes
+
+        data = read_bytes(model, "model", MODEL_LIMIT)
     import hashlib
 
     if hashlib.sha256(data).hexdigest() != src.get("sha256"):
@@ -160,6 +177,10 @@ def verify(artifact: "str | Path | Artifact", model=None, inputs: dict | None = 
     max_abs = output_tolerances(art, fmt, data) if tolerance is None else {}
     tolerance = default_tolerance(art) if tolerance is None else tolerance
     feeds = inputs if inputs is not None else default_inputs(art, seed)
+    if inputs is not None:
+        from edgec.runtime.session import check_feeds
+
+        check_feeds(art.manifest.inputs, feeds)  # before the reference sees them
     ref = reference_for(fmt, data)
     expected = ref.run(feeds)
     got, ran_on = _run_artifact(art, feeds, emulate)
@@ -170,7 +191,7 @@ def verify(artifact: "str | Path | Artifact", model=None, inputs: dict | None = 
 
 def _run_artifact(art: Artifact, feeds: dict, emulate: bool) -> tuple[dict, str]:
     if emulate or is_foreign(art.manifest.target):  # another architecture than this machine's
-        from edgec.runtime.emulate import run_emulated
+        from edgec.runtime.emulate import emulator_command, run_emulated
 
-        return run_emulated(art, feeds), f"emulated ({art.manifest.target.get('emulator', {}).get('command', '?')})"
+        return run_emulated(art, feeds), f"emulated ({(emulator_command(art.manifest.target) or ['natively'])[0]})"
     return art.load().run(feeds), "host"

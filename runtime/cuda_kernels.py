@@ -58,8 +58,15 @@ def install_precompiled_kernels(artifact_dir: Path) -> int:
     index_path = Path(artifact_dir) / INDEX
     if not index_path.exists():
         raise ArtifactError(f"{artifact_dir} is a CUDA artifact without {INDEX}; recompile it with this edgec")
-    for digest, name in json.loads(index_path.read_text()).items():
-        _KERNELS[digest] = (Path(artifact_dir) / name).read_bytes()
+    from edgec.runtime.manifest import confined
+
+    try:
+        index = json.loads(index_path.read_text())
+        assert isinstance(index, dict)
+    except (ValueError, RecursionError, AssertionError):
+        raise ArtifactError(f"{index_path} is corrupt") from None
+    for digest, name in index.items():
+        _KERNELS[digest] = confined(Path(artifact_dir), name, "CUDA kernel file").read_bytes()
 
     def precompiled(code, *_):
         digest = hashlib.sha256(str(code).encode()).hexdigest()

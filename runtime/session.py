@@ -44,7 +44,7 @@ class Session:
                 raise ArtifactError(f"artifact {self.path} needs an NVIDIA GPU ({target.get('arch')}) and its driver; "
                                     "none is visible here", hint="run it on the GPU machine")
             install_precompiled_kernels(self.path)
-        lib = tvm.runtime.load_module(str(self.path / self.manifest.library))
+        lib = _load_library(tvm, self.path / self.manifest.library)
         self._gpu = gpu
         self._dev = tvm.cuda(0) if gpu else tvm.cpu()
         self._vm = tvm.runtime.vm.VirtualMachine(lib, self._dev)
@@ -54,6 +54,8 @@ class Session:
         # per thread for parallel inference.
         self._lock = threading.Lock()
         self._specs = [(t.name, t.shape, np.dtype(t.dtype)) for t in self.manifest.inputs]
+        self._where = f"artifact {self.path}"
+        self._out_specs = output_specs(self.manifest.outputs)
         self._names = {t.name for t in self.manifest.inputs}
         import tvm_ffi
 
@@ -72,7 +74,7 @@ class Session:
             raise InputSpecError("inputs must be a dict of input name -> array")
         if feeds.keys() != self._names:
             names = [t.name for t in self.inputs]
-            unknown = sorted(set(feeds) - set(names))
+            unknown = sorted(map(str, set(feeds) - set(names)))
             missing = [n for n in names if n not in feeds]
             raise InputSpecError(
                 f"input names do not match the model: unknown {unknown}, missing {missing}; "
@@ -81,7 +83,10 @@ class Session:
         for name, shape, dtype in self._specs:
             a = feeds[name]
             if not isinstance(a, np.ndarray):
-                a = np.asarray(a)
+                try:
+                    a = np.asarray(a)
+                except Exception as e:  # noqa: BLE001 - ragged lists, objects without __array__ ...
+                    raise InputSpecError(f"input '{name}' is not an array ({type(e).__name__}: {str(e)[:100]})") from None
             if a.shape != shape:
                 raise InputSpecError(f"input '{name}' has shape {tuple(a.shape)}, the model expects {shape}",
                                      hint="recompile with --input-shape for another shape")
@@ -114,12 +119,16 @@ class Session:
         """Run once; inputs are checked against the manifest's names, shapes and dtypes."""
         args = [self._device_tensor(a) for a in self._check(feeds)]
         with self._lock:
-            out = self._main(*args)
+            try:
+                out = self._main(*args)
+            except Exception as e:  # noqa: BLE001 - TVM raises its own types from inside the VM
+                msg = str(e).strip().splitlines()
+                raise ArtifactError(f"{self._where}: the model failed while running: "
+                                    f"{msg[-1][:300] if msg else type(e).__name__}") from None
         outs = [out] if hasattr(out, "numpy") else list(out)
-        if self._gpu:
-            return {spec.name: o.numpy() for spec, o in zip(self.outputs, outs)}
         # The VM allocates outputs afresh on every call, so numpy may own them without a copy.
-        return {spec.name: np.from_dlpack(o) for spec, o in zip(self.outputs, outs)}
+        arrays = [o.numpy() for o in outs] if self._gpu else [_to_numpy(o) for o in outs]
+        return check_outputs(self._out_specs, arrays, self._where)
 
     def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
         """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs already on device; on a GPU
@@ -138,6 +147,62 @@ class Session:
                 self._dev.sync()
             times.append(time.perf_counter() - t0)
         return times
+
+
+def _load_library(tvm, path: Path):
+    """Load the (already hash-checked) library; a file that is not one is an ArtifactError."""
+    if path.suffix == ".so":
+        with open(path, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                raise ArtifactError(f"{path} is not an ELF shared library")
+    try:
+        return tvm.runtime.load_module(str(path))
+    except Exception as e:  # noqa: BLE001 - dlopen and TVM's loader raise assorted types
+        msg = str(e).strip().splitlines()
+        raise ArtifactError(f"cannot load {path}: {msg[-1][:300] if msg else type(e).__name__}",
+                            hint="is it an edgec library for this machine? recompile it") from None
+
+
+def _to_numpy(o) -> np.ndarray:
+    try:
+        return np.from_dlpack(o)
+    except (TypeError, BufferError, RuntimeError):  # a dtype numpy's DLPack import does not take
+        return o.numpy()
+
+
+def check_feeds(specs: list[TensorSpec], feeds: dict) -> None:
+    """Raise InputSpecError unless ``feeds`` has exactly the inputs ``specs`` name, with their
+    shapes and dtypes (for paths that do not go through Session.run: reference, emulator)."""
+    if not isinstance(feeds, dict):
+        raise InputSpecError("inputs must be a dict of input name -> array")
+    names = [t.name for t in specs]
+    if set(feeds) != set(names):
+        raise InputSpecError(f"input names do not match the model: got {sorted(map(str, feeds))}, the model takes {names}")
+    for t in specs:
+        a = feeds[t.name]
+        shape, dtype = tuple(getattr(a, "shape", ())), getattr(a, "dtype", None)
+        if not isinstance(a, np.ndarray) or shape != t.shape or dtype != np.dtype(t.dtype):
+            raise InputSpecError(f"input '{t.name}' is {dtype}{list(shape)}, the model expects {t.dtype}{list(t.shape)}")
+
+
+def output_specs(specs: list[TensorSpec]) -> list[tuple[str, tuple[int, ...], np.dtype]]:
+    """(name, shape, numpy dtype) per output, computed once for check_outputs."""
+    return [(t.name, t.shape, np.dtype(t.dtype)) for t in specs]
+
+
+def check_outputs(specs: list[tuple[str, tuple[int, ...], np.dtype]], arrays: list, where: str) -> dict[str, np.ndarray]:
+    """``{name: array}`` after holding what the library returned to the manifest's promise
+    (``output_specs``): count, shapes and dtypes; ~1 us. A mismatch means library and manifest do
+    not belong together."""
+    if len(arrays) != len(specs):
+        raise ArtifactError(f"{where}: the library returned {len(arrays)} output(s), the manifest promises {len(specs)}")
+    out = {}
+    for (name, shape, dtype), a in zip(specs, arrays):
+        if a.shape != shape or a.dtype != dtype:
+            raise ArtifactError(f"{where}: output '{name}' is {a.dtype}{list(a.shape)}, the manifest promises "
+                                f"{dtype}{list(shape)}")
+        out[name] = a
+    return out
 
 
 def load(path: "str | Path", threads: int | None = None) -> Session:

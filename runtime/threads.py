@@ -23,7 +23,14 @@ def physical_cores() -> int:
 
 def configure_threads(threads: int | None = None) -> int:
     """Choose the pool size before TVM starts it; returns the count requested."""
-    n = threads or int(os.environ.get("EDGEC_NUM_THREADS", 0) or 0) or physical_cores()
+    from edgec.errors import UserInputError
+
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 1024):
+        raise UserInputError(f"threads must be an integer from 1 to 1024, got {threads!r}")
+    env = os.environ.get("EDGEC_NUM_THREADS", "").strip()
+    if env and not (env.isdigit() and 0 <= int(env) <= 1024):
+        raise UserInputError(f"EDGEC_NUM_THREADS={env!r} is not a thread count from 1 to 1024")
+    n = threads or int(env or 0) or physical_cores()
     if threads or "TVM_NUM_THREADS" not in os.environ:
         os.environ["TVM_NUM_THREADS"] = str(n)
     return int(os.environ["TVM_NUM_THREADS"])

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgec.errors import UserInputError
+from edgec.runtime.files import read_bytes
 
 TARGETS_DIR = Path(__file__).resolve().parent
 _KINDS = ("llvm", "cuda")
@@ -138,7 +139,7 @@ def load_target(name_or_path: "str | Path | Target") -> Target:
     if not path.exists():
         raise UserInputError(f"target file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_bytes(path, "target file", 1 << 20).decode("utf-8", "replace"))
     except tomllib.TOMLDecodeError as e:
         raise UserInputError(f"{path}: not valid TOML: {e}") from None
     target = _parse(raw, str(path))
@@ -152,3 +153,21 @@ def _resolve_host(t: Target) -> Target:
     import os
 
     return Target(**{**t.__dict__, "triple": triple, "cores": t.cores or (os.cpu_count() or 1)})
+
+
+def trusted_tools(target: dict) -> Target | None:
+    """The shipped target whose toolchain and emulator serve an artifact built for ``target`` (a
+    manifest's target dict): the one of the same name when its triple agrees, else the first
+    shipped target with the same triple, else with the same architecture. Commands are never
+    taken from the manifest: an artifact is data, and running what it names would let a
+    downloaded artifact choose a program to execute. None when edgec ships nothing for it."""
+    triple = str(target.get("triple") or "")
+    arch = triple.split("-")[0]
+    shipped = [load_target(n) for n in available()]
+    shipped = [t for t in shipped if t.kind == "llvm" and t.triple != "native"]
+    for ok in (lambda t: t.name == target.get("name") and t.triple == triple, lambda t: t.triple == triple,
+               lambda t: t.arch_family == arch):
+        for t in shipped:
+            if ok(t) and (t.toolchain.cxx or t.emulator.command):
+                return t
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgec.errors import ModelFormatError, UserInputError
+from edgec.runtime.files import MODEL_LIMIT, read_bytes
 
 
 def read_model_bytes(path: Path) -> bytes:
@@ -12,7 +13,7 @@ def read_model_bytes(path: Path) -> bytes:
         raise UserInputError(f"model file not found: {path}")
     if path.is_dir():
         raise UserInputError(f"{path} is a directory, expected a .onnx or .tflite file")
-    data = path.read_bytes()
+    data = read_bytes(path, "model", MODEL_LIMIT)  # regular files only, size checked first
     if not data:
         raise ModelFormatError(f"{path} is empty")
     return data

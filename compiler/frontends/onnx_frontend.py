@@ -20,9 +20,18 @@ def parse_onnx(data: bytes, where: str) -> onnx.ModelProto:
     return validate_onnx(model, where)
 
 
+MIN_OPSET = 7  # ONNX Runtime, the reference every compiled model is checked against, starts there
+
+
 def validate_onnx(model: onnx.ModelProto, where: str = "the model") -> onnx.ModelProto:
     if not model.graph.node or not model.opset_import:
         raise ModelFormatError(f"{where} is not a usable ONNX model: it has no graph nodes or no opset")
+    newest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not MIN_OPSET <= o.version <= newest:
+            raise ModelFormatError(f"{where} uses ONNX opset {o.version}; edgec (with ONNX Runtime as its reference) "
+                                   f"reads opsets {MIN_OPSET} to {newest}",
+                                   hint="convert it: onnx.version_converter.convert_version(model, 17)")
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, Exception) as e:  # noqa: B014 - checker raises several types

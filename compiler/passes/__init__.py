@@ -1,7 +1,7 @@
 """Graph passes; importing this package registers them all."""
 from edgec.compiler.passes import (  # noqa: F401 - importing registers the passes
-    convtranspose_to_conv, fix_input_shapes, fold_batchnorm, fold_constants, infer_shapes, qoperator_to_qdq,
-    remove_identity)
+    convtranspose_to_conv, fix_input_shapes, fold_batchnorm, fold_constants, infer_shapes, propagate_nan,
+    qoperator_to_qdq, remove_identity)
 from edgec.compiler.passes.registry import PassContext, PassReport, available_passes, get_pass, register, run_pipeline
 
 # Clean-up that makes real exports import into TVM; runs before any optimization.

@@ -17,6 +17,7 @@ from onnx.reference import ReferenceEvaluator
 from edgec.compiler.passes.graph_utils import copy_model, remove_dead
 from edgec.compiler.passes.infer_shapes import fresh_shapes
 from edgec.compiler.passes.registry import PassContext, register
+from edgec.errors import ModelFormatError
 
 # Nodes never folded: random generators, control flow (subgraphs), and anything producing huge data.
 _NEVER = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -59,11 +60,20 @@ def fold_constants(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Model
             return model, total
 
 
+def _array(t: onnx.TensorProto) -> np.ndarray:
+    """An initializer's value; one whose data does not fit its dims is a corrupt model."""
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # noqa: BLE001 - onnx raises ValueError/TypeError/RuntimeError here
+        raise ModelFormatError(f"initializer '{t.name}' is corrupt: {str(e).strip()[:200] or type(e).__name__}",
+                               hint="the file may be truncated or corrupt; re-export it") from None
+
+
 def _fold_once(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
     model = copy_model(model)
     g = model.graph
     opset = list(model.opset_import)
-    values: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    values: dict[str, np.ndarray] = {t.name: _array(t) for t in g.initializer}
     shapes = _static_shapes(g)
     graph_outputs = {o.name for o in g.output}
     keep, folded = [], 0
@@ -73,7 +83,11 @@ def _fold_once(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]
             keep.append(node)
             continue
         if node.op_type == "Constant":
-            value = _evaluate(node, values, opset)
+            try:
+                value = _evaluate(node, values, opset)
+            except Exception as e:  # noqa: BLE001 - a tensor whose data does not fit its dims, ...
+                raise ModelFormatError(f"Constant node '{node.name or node.output[0]}' is corrupt: "
+                                       f"{str(e).strip()[:200] or type(e).__name__}") from None
         elif node.op_type in ("Shape", "Size") and node.input[0] in shapes:
             shp = np.array(shapes[node.input[0]], dtype=np.int64)
             if node.op_type == "Size":

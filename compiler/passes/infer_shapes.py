@@ -14,8 +14,16 @@ def fresh_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     m.CopyFrom(model)
     del m.graph.value_info[:]
     try:
-        return onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False, data_prop=True)
+        # check_type: a tensor of a type its op does not take (a bool into Conv) is the model's
+        # error, said here, rather than a TVM InternalError during lowering
+        return onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=False, data_prop=True)
+    except MemoryError:
+        raise ModelFormatError("shape inference ran out of memory: the model computes a constant too large "
+                               "to hold (ConstantOfShape / Expand of a huge shape?)") from None
     except Exception as e:  # onnx raises InferenceError and plain RuntimeErrors
+        if "bad_alloc" in str(e):
+            raise ModelFormatError("shape inference ran out of memory: the model computes a constant too large "
+                                   "to hold (ConstantOfShape / Expand of a huge shape?)") from None
         raise ModelFormatError(f"shape inference failed: {e}") from None
 
 

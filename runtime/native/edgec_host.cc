@@ -4,6 +4,8 @@
 // Features: __builtin_cpu_supports on x86; the ELF auxiliary vector (getauxval AT_HWCAP/AT_HWCAP2)
 // on Arm and RISC-V, which qemu-user fills in for the CPU it emulates. The tables must list the
 // same names as runtime/host.py FEATURES (tests/targets/test_host.py checks).
+#include <sys/stat.h>
+
 #include <cctype>
 #include <cstring>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "edgec_runtime.h"
+#include "json.h"
 
 #if defined(__aarch64__) || defined(__arm__) || defined(__riscv)
 #include <sys/auxv.h>
@@ -65,101 +68,38 @@ const char* const kSource = "AT_HWCAP";
 bool Has(const Feature& f) { return (getauxval(f.at) >> f.bit) & 1UL; }
 #endif
 
-// A minimal JSON reader: just enough to walk to target.requires and skip everything else.
-struct Json {
-  const std::string& s;
-  size_t i = 0;
-  bool ok = true;
-
-  void Ws() {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  }
-  bool Eat(char c) {
-    Ws();
-    if (i < s.size() && s[i] == c) {
-      ++i;
-      return true;
-    }
-    return false;
-  }
-  std::string Str() {
-    std::string out;
-    if (!Eat('"')) return ok = false, out;
-    while (i < s.size() && s[i] != '"') {
-      if (s[i] == '\\' && i + 1 < s.size()) ++i;  // escapes: names we compare never contain them
-      out += s[i++];
-    }
-    ok = ok && Eat('"');
-    return out;
-  }
-  void Skip() {  // any value
-    Ws();
-    if (i >= s.size()) return void(ok = false);
-    char c = s[i];
-    if (c == '"') return void(Str());
-    if (c == '{' || c == '[') {
-      ++i;
-      char close = c == '{' ? '}' : ']';
-      if (Eat(close)) return;
-      do {
-        if (c == '{') {
-          Str();
-          if (!Eat(':')) return void(ok = false);
-        }
-        Skip();
-      } while (ok && Eat(','));
-      if (!Eat(close)) ok = false;
-      return;
-    }
-    while (i < s.size() && !std::strchr(",}] \n\r\t", s[i])) ++i;  // number, true, false, null
-  }
-  // Calls on_key(key) with the position at each value of an object; on_key must consume it.
-  template <typename F>
-  void Object(F on_key) {
-    if (!Eat('{')) return void(ok = false);
-    if (Eat('}')) return;
-    do {
-      std::string key = Str();
-      if (!ok || !Eat(':')) return void(ok = false);
-      on_key(key);
-    } while (ok && Eat(','));
-    if (!Eat('}')) ok = false;
-  }
-};
-
 struct Requires {
   bool found = false;
   std::string machine, target, cpu;
   std::vector<std::string> features;
 };
 
+// target.requires of a manifest (edgec_json: the same strict reader, with a nesting limit, that
+// manifest.cc uses).
 bool ReadRequires(const std::string& text, Requires* r) {
-  Json j{text};
-  j.Object([&](const std::string& key) {
-    if (key != "target") return j.Skip();
-    j.Object([&](const std::string& tkey) {
-      if (tkey == "name") return void(r->target = j.Str());
-      if (tkey == "cpu") {
-        j.Ws();
-        if (j.i < text.size() && text[j.i] == '"') return void(r->cpu = j.Str());
-        return j.Skip();
-      }
-      if (tkey != "requires") return j.Skip();
-      j.Ws();
-      if (j.i < text.size() && text[j.i] != '{') return j.Skip();  // null / empty: nothing to check
-      r->found = true;
-      j.Object([&](const std::string& rkey) {
-        if (rkey == "machine") return void(r->machine = j.Str());
-        if (rkey != "cpu_features") return j.Skip();
-        if (!j.Eat('[')) return void(j.ok = false);
-        if (j.Eat(']')) return;
-        do r->features.push_back(j.Str());
-        while (j.ok && j.Eat(','));
-        if (!j.Eat(']')) j.ok = false;
-      });
-    });
-  });
-  return j.ok;
+  edgec_json::Value root;
+  try {
+    root = edgec_json::Parse(text);
+  } catch (const std::exception&) {
+    return false;
+  }
+  const edgec_json::Value* target = root.Get("target");
+  if (!target || target->kind != edgec_json::Value::kObject) return root.kind == edgec_json::Value::kObject;
+  auto str = [](const edgec_json::Value* v) { return v && v->kind == edgec_json::Value::kString ? v->text : ""; };
+  r->target = str(target->Get("name"));
+  r->cpu = str(target->Get("cpu"));
+  const edgec_json::Value* req = target->Get("requires");
+  if (!req || req->kind != edgec_json::Value::kObject) return true;  // null / absent: nothing to check
+  r->found = true;
+  r->machine = str(req->Get("machine"));
+  const edgec_json::Value* feats = req->Get("cpu_features");
+  if (feats && feats->kind != edgec_json::Value::kArray) return false;
+  if (feats)
+    for (const edgec_json::Value& f : feats->items) {
+      if (f.kind != edgec_json::Value::kString) return false;
+      r->features.push_back(f.text);
+    }
+  return true;
 }
 
 void SetErr(char* err, size_t len, const std::string& msg) {
@@ -172,6 +112,10 @@ void SetErr(char* err, size_t len, const std::string& msg) {
 }  // namespace
 
 extern "C" int edgec_check_host(const char* manifest_path, char* err, size_t err_len) {
+  struct stat st;
+  if (!manifest_path || stat(manifest_path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16L << 20))
+    return SetErr(err, err_len, std::string("cannot read ") + (manifest_path ? manifest_path : "(null)") +
+                                    " (not a regular file of at most 16 MiB)"), 1;
   std::ifstream f(manifest_path);
   if (!f) return SetErr(err, err_len, std::string("cannot read ") + manifest_path), 1;
   std::stringstream buf;

@@ -1,6 +1,7 @@
 // Implementation of the edgec C API on the tvm-ffi C++ API: load the library, create the Relax
 // VM from it ("vm_load_executable"), initialise it for the CPU, call "main".
 #include "edgec_runtime.h"
+#include "manifest.h"
 
 #include <tvm/ffi/container/array.h>
 #include <tvm/ffi/container/tensor.h>
@@ -27,11 +28,20 @@ struct AlignedCPUAlloc {
   void FreeData(DLTensor* t) { std::free(t->data); }
 };
 
+struct DTypeEntry {
+  const char* name;
+  uint8_t code;
+  uint8_t bits;
+};
+// runtime/manifest.py DTYPES; bool is TVM's 8-bit kDLBool (numpy's layout).
+const DTypeEntry kDTypes[] = {{"float16", kDLFloat, 16}, {"float32", kDLFloat, 32}, {"float64", kDLFloat, 64},
+                              {"int8", kDLInt, 8},       {"int16", kDLInt, 16},     {"int32", kDLInt, 32},
+                              {"int64", kDLInt, 64},     {"uint8", kDLUInt, 8},     {"uint16", kDLUInt, 16},
+                              {"uint32", kDLUInt, 32},   {"uint64", kDLUInt, 64},   {"bool", kDLBool, 8}};
+
 bool ParseDType(const char* s, DLDataType* out) {
-  struct Entry { const char* name; uint8_t code; uint8_t bits; };
-  static const Entry table[] = {{"float32", kDLFloat, 32}, {"float16", kDLFloat, 16}, {"int64", kDLInt, 64},
-                                {"int32", kDLInt, 32},     {"int8", kDLInt, 8},       {"uint8", kDLUInt, 8}};
-  for (const Entry& e : table) {
+  if (!s) return false;
+  for (const DTypeEntry& e : kDTypes) {
     if (std::strcmp(s, e.name) == 0) {
       *out = DLDataType{e.code, e.bits, 1};
       return true;
@@ -41,12 +51,9 @@ bool ParseDType(const char* s, DLDataType* out) {
 }
 
 const char* DTypeName(DLDataType t) {
-  if (t.code == kDLFloat && t.bits == 32) return "float32";
-  if (t.code == kDLFloat && t.bits == 16) return "float16";
-  if (t.code == kDLInt && t.bits == 64) return "int64";
-  if (t.code == kDLInt && t.bits == 32) return "int32";
-  if (t.code == kDLInt && t.bits == 8) return "int8";
-  if (t.code == kDLUInt && t.bits == 8) return "uint8";
+  if (t.lanes != 1) return "unknown";
+  for (const DTypeEntry& e : kDTypes)
+    if (t.code == e.code && t.bits == e.bits) return e.name;
   if (t.code == kDLUInt && t.bits == 1) return "bool";
   return "unknown";
 }
@@ -61,31 +68,46 @@ void SetErr(char* err, size_t len, const std::string& msg) {
 }  // namespace
 
 struct edgec_model {
-  edgec_model(ffi::Module lib, ffi::Module vm, ffi::Function main)
-      : lib(std::move(lib)), vm(std::move(vm)), main(std::move(main)) {}
+  edgec_model(ffi::Module lib, ffi::Module vm, ffi::Function main, edgec_manifest::Manifest manifest)
+      : lib(std::move(lib)), vm(std::move(vm)), main(std::move(main)), manifest(std::move(manifest)) {}
   ffi::Module lib;  // keeps the code alive for the VM and for returned tensors' deleters
   ffi::Module vm;
   ffi::Function main;
+  edgec_manifest::Manifest manifest;  // the signature inputs and outputs are held to
   std::vector<ffi::Tensor> inputs;
   std::vector<ffi::Tensor> outputs;
 };
 
-// manifest.json next to the library, or "" when there is none.
+// manifest.json in the library's folder.
 static std::string ManifestNextTo(const std::string& library) {
   size_t slash = library.rfind('/');
-  std::string path = (slash == std::string::npos ? std::string(".") : library.substr(0, slash)) + "/manifest.json";
-  std::FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) return "";
-  std::fclose(f);
-  return path;
+  return (slash == std::string::npos ? std::string(".") : library.substr(0, slash)) + "/manifest.json";
+}
+
+static std::string Describe(const DLTensor* t) {
+  std::string s = std::string(DTypeName(t->dtype)) + "[";
+  for (int i = 0; i < t->ndim; ++i) s += (i ? ", " : "") + std::to_string(t->shape[i]);
+  return s + "]";
+}
+
+static bool Matches(const DLTensor* t, const edgec_manifest::TensorSpec& spec) {
+  if (spec.dtype != DTypeName(t->dtype) || static_cast<size_t>(t->ndim) != spec.shape.size()) return false;
+  for (int i = 0; i < t->ndim; ++i)
+    if (t->shape[i] != spec.shape[i]) return false;
+  return true;
 }
 
 extern "C" edgec_model* edgec_load(const char* library_path, char* err, size_t err_len) {
+  if (!library_path) return SetErr(err, err_len, "no library path"), nullptr;
   try {
-    std::string manifest = ManifestNextTo(library_path);
+    // Everything is checked before dlopen runs a byte of the library (its constructors included):
+    // the manifest's own hash, that it names this file, the file's sha256, then this CPU.
+    std::string manifest_path = ManifestNextTo(library_path);
+    edgec_manifest::Manifest manifest = edgec_manifest::Read(manifest_path);
+    edgec_manifest::CheckLibrary(manifest, library_path);
     char why[768] = {0};
-    if (!manifest.empty() && edgec_check_host(manifest.c_str(), why, sizeof(why)))
-      throw std::runtime_error(why);  // before dlopen: no SIGILL from code this CPU cannot run
+    if (edgec_check_host(manifest_path.c_str(), why, sizeof(why)))
+      throw std::runtime_error(why);  // no SIGILL from code this CPU cannot run
     ffi::Module lib = ffi::Module::LoadFromFile(library_path);
     ffi::Optional<ffi::Function> load = lib->GetFunction("vm_load_executable");
     if (!load.has_value()) throw std::runtime_error("not an edgec/TVM Relax library (no vm_load_executable)");
@@ -96,7 +118,7 @@ extern "C" edgec_model* edgec_load(const char* library_path, char* err, size_t e
     (*init)(static_cast<int>(kDLCPU), 0, 2);
     ffi::Optional<ffi::Function> main = vm->GetFunction("main");
     if (!main.has_value()) throw std::runtime_error("library has no main function");
-    return new edgec_model(lib, vm, *main);
+    return new edgec_model(lib, vm, *main, std::move(manifest));
   } catch (const std::exception& e) {
     SetErr(err, err_len, std::string("cannot load ") + library_path + ": " + e.what());
     return nullptr;
@@ -106,13 +128,25 @@ extern "C" edgec_model* edgec_load(const char* library_path, char* err, size_t e
 extern "C" int edgec_set_input(edgec_model* m, int index, const void* data, const int64_t* shape, int ndim,
                                const char* dtype, char* err, size_t err_len) {
   try {
+    if (!m) throw std::runtime_error("no model");
+    const std::vector<edgec_manifest::TensorSpec>& specs = m->manifest.inputs;
+    if (index < 0 || static_cast<size_t>(index) >= specs.size())
+      throw std::runtime_error("input index " + std::to_string(index) + " out of range: the model takes " +
+                               std::to_string(specs.size()) + " input(s)");
+    const edgec_manifest::TensorSpec& spec = specs[index];
     DLDataType dt;
-    if (!ParseDType(dtype, &dt)) throw std::runtime_error(std::string("unsupported dtype ") + dtype);
+    if (!ParseDType(dtype, &dt)) throw std::runtime_error(std::string("unsupported dtype ") + (dtype ? dtype : "(null)"));
+    if (!data) throw std::runtime_error("no data");
+    if (ndim < 0 || (ndim > 0 && !shape)) throw std::runtime_error("bad shape");
     std::vector<int64_t> dims(shape, shape + ndim);
+    if (spec.dtype != dtype || dims != spec.shape) {
+      edgec_manifest::TensorSpec got{spec.name, dtype, dims};
+      throw std::runtime_error("input " + std::to_string(index) + " ('" + spec.name + "') is " + got.Describe() +
+                               ", the model expects " + spec.Describe());
+    }
     ffi::Tensor t = ffi::Tensor::FromNDAlloc(AlignedCPUAlloc(), ffi::ShapeView(dims.data(), dims.size()), dt,
                                              DLDevice{kDLCPU, 0});
     std::memcpy(t.data_ptr(), data, ffi::GetDataSize(*t.GetDLTensorPtr()));
-    if (index < 0) throw std::runtime_error("negative input index");
     if (static_cast<size_t>(index) >= m->inputs.size()) m->inputs.resize(index + 1);
     m->inputs[index] = t;
     return 0;
@@ -123,6 +157,13 @@ extern "C" int edgec_set_input(edgec_model* m, int index, const void* data, cons
 }
 
 static void RunOnce(edgec_model* m) {
+  if (!m) throw std::runtime_error("no model");
+  const edgec_manifest::Manifest& man = m->manifest;
+  if (m->inputs.size() != man.inputs.size())
+    throw std::runtime_error("the model takes " + std::to_string(man.inputs.size()) + " input(s), " +
+                             std::to_string(m->inputs.size()) + " were set");
+  for (size_t i = 0; i < m->inputs.size(); ++i)
+    if (!m->inputs[i].defined()) throw std::runtime_error("input " + std::to_string(i) + " was not set");
   std::vector<ffi::AnyView> args(m->inputs.begin(), m->inputs.end());
   ffi::Any ret;
   m->main.CallPacked(args.data(), static_cast<int32_t>(args.size()), &ret);
@@ -133,6 +174,16 @@ static void RunOnce(edgec_model* m) {
     for (const ffi::Any& item : *arr) m->outputs.push_back(item.cast<ffi::Tensor>());
   } else {
     throw std::runtime_error("main returned neither a tensor nor a tuple of tensors");
+  }
+  // What came back must be what the manifest promises (runtime/session.py check_outputs).
+  if (m->outputs.size() != man.outputs.size())
+    throw std::runtime_error("the library returned " + std::to_string(m->outputs.size()) +
+                             " output(s), the manifest promises " + std::to_string(man.outputs.size()));
+  for (size_t i = 0; i < m->outputs.size(); ++i) {
+    const DLTensor* t = m->outputs[i].GetDLTensorPtr();
+    if (!Matches(t, man.outputs[i]))
+      throw std::runtime_error("output '" + man.outputs[i].name + "' is " + Describe(t) + ", the manifest promises " +
+                               man.outputs[i].Describe());
   }
 }
 
@@ -146,11 +197,11 @@ extern "C" int edgec_run(edgec_model* m, char* err, size_t err_len) {
   }
 }
 
-extern "C" int edgec_num_outputs(const edgec_model* m) { return static_cast<int>(m->outputs.size()); }
+extern "C" int edgec_num_outputs(const edgec_model* m) { return m ? static_cast<int>(m->outputs.size()) : 0; }
 
 extern "C" int edgec_get_output(const edgec_model* m, int index, const void** data, const int64_t** shape,
                                 int* ndim, const char** dtype) {
-  if (index < 0 || static_cast<size_t>(index) >= m->outputs.size()) return 1;
+  if (!m || index < 0 || static_cast<size_t>(index) >= m->outputs.size()) return 1;
   const DLTensor* t = m->outputs[index].GetDLTensorPtr();
   *data = t->data;
   *shape = t->shape;
@@ -161,6 +212,7 @@ extern "C" int edgec_get_output(const edgec_model* m, int index, const void** da
 
 extern "C" int edgec_time(edgec_model* m, int repeat, int warmup, double* ms_out, char* err, size_t err_len) {
   try {
+    if (repeat < 0 || warmup < 0 || (repeat > 0 && !ms_out)) throw std::runtime_error("bad repeat/warmup");
     for (int i = 0; i < warmup; ++i) RunOnce(m);
     for (int i = 0; i < repeat; ++i) {
       auto t0 = std::chrono::steady_clock::now();

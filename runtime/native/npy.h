@@ -3,6 +3,8 @@
 #ifndef EDGEC_NPY_H_
 #define EDGEC_NPY_H_
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -18,61 +20,90 @@ struct Array {
   std::vector<char> data;
 };
 
+struct DTypeCode {
+  const char* name;
+  const char* descr;
+  size_t size;
+};
+// The dtypes of runtime/manifest.py DTYPES, as numpy writes them on a little-endian machine.
+inline const std::vector<DTypeCode>& DTypeTable() {
+  static const std::vector<DTypeCode> table = {
+      {"float16", "<f2", 2}, {"float32", "<f4", 4}, {"float64", "<f8", 8}, {"int8", "|i1", 1},
+      {"int16", "<i2", 2},   {"int32", "<i4", 4},   {"int64", "<i8", 8},   {"uint8", "|u1", 1},
+      {"uint16", "<u2", 2},  {"uint32", "<u4", 4},  {"uint64", "<u8", 8},  {"bool", "|b1", 1}};
+  return table;
+}
+
 inline std::string DescrToDType(const std::string& d) {
-  if (d == "<f4") return "float32";
-  if (d == "<f2") return "float16";
-  if (d == "<i8") return "int64";
-  if (d == "<i4") return "int32";
-  if (d == "|i1") return "int8";
-  if (d == "|u1") return "uint8";
-  if (d == "|b1") return "bool";
-  throw std::runtime_error("unsupported .npy dtype " + d);
+  for (const DTypeCode& c : DTypeTable())
+    if (d == c.descr) return c.name;
+  throw std::runtime_error("unsupported .npy dtype '" + d.substr(0, 16) + "' (little-endian numeric or bool only)");
 }
 
 inline std::string DTypeToDescr(const std::string& t) {
-  if (t == "float32") return "<f4";
-  if (t == "float16") return "<f2";
-  if (t == "int64") return "<i8";
-  if (t == "int32") return "<i4";
-  if (t == "int8") return "|i1";
-  if (t == "uint8") return "|u1";
-  if (t == "bool") return "|b1";
+  for (const DTypeCode& c : DTypeTable())
+    if (t == c.name) return c.descr;
   throw std::runtime_error("cannot write dtype " + t);
 }
 
 inline size_t ItemSize(const std::string& t) {
-  if (t == "float32" || t == "int32") return 4;
-  if (t == "float16") return 2;
-  if (t == "int64") return 8;
-  return 1;
+  for (const DTypeCode& c : DTypeTable())
+    if (t == c.name) return c.size;
+  throw std::runtime_error("unknown dtype " + t);
 }
 
+// The value of 'key' in a .npy header dict: a quoted string, a (tuple) or a bare word.
 inline std::string Field(const std::string& header, const std::string& key) {
   size_t k = header.find("'" + key + "'");
   if (k == std::string::npos) throw std::runtime_error(".npy header lacks " + key);
   size_t colon = header.find(':', k);
-  size_t start = header.find_first_not_of(' ', colon + 1);
-  if (header[start] == '\'') return header.substr(start + 1, header.find('\'', start + 1) - start - 1);
-  if (header[start] == '(') return header.substr(start + 1, header.find(')', start) - start - 1);
-  return header.substr(start, header.find_first_of(",}", start) - start);
+  size_t start = colon == std::string::npos ? colon : header.find_first_not_of(' ', colon + 1);
+  if (start == std::string::npos) throw std::runtime_error(".npy header: no value for " + key);
+  size_t end;
+  if (header[start] == '\'') {
+    end = header.find('\'', start + 1);
+    ++start;
+  } else if (header[start] == '(') {
+    end = header.find(')', start);
+    ++start;
+  } else {
+    end = header.find_first_of(",}", start);
+  }
+  if (end == std::string::npos) throw std::runtime_error(".npy header: unterminated value for " + key);
+  return header.substr(start, end - start);
 }
 
+// A .npy file, every field checked against the file itself: the header is bounded, each
+// dimension is a non-negative integer, their product cannot overflow and the data is exactly as
+// long as the header says (nothing is allocated for a size the file does not have).
 inline Array Load(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) throw std::runtime_error("cannot open " + path);
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error(path + " is not a regular file");  // a FIFO would block
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot open " + path);
+  f.seekg(0, std::ios::end);
+  std::streamoff file_size = f.tellg();
+  f.seekg(0, std::ios::beg);
+  if (!f || file_size < 10) throw std::runtime_error(path + " is not a .npy file (or not a regular file)");
   char magic[8];
   f.read(magic, 8);
   if (!f || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw std::runtime_error(path + " is not a .npy file");
   uint32_t hlen = 0;
   if (magic[6] == 1) {
-    uint16_t h16;
+    uint16_t h16 = 0;
     f.read(reinterpret_cast<char*>(&h16), 2);
     hlen = h16;
-  } else {
+  } else if (magic[6] == 2 || magic[6] == 3) {
     f.read(reinterpret_cast<char*>(&hlen), 4);
+  } else {
+    throw std::runtime_error(path + ": unsupported .npy format version " + std::to_string(magic[6]));
   }
+  if (!f || hlen > (1u << 16) || static_cast<std::streamoff>(hlen) > file_size)
+    throw std::runtime_error(path + ": bad .npy header length");
   std::string header(hlen, ' ');
-  f.read(&header[0], hlen);
+  if (hlen) f.read(&header[0], hlen);
+  if (!f) throw std::runtime_error(path + " is truncated (header)");
   if (Field(header, "fortran_order").find("True") != std::string::npos)
     throw std::runtime_error(path + ": Fortran-order arrays are not supported");
   Array a;
@@ -82,15 +113,30 @@ inline Array Load(const std::string& path) {
   while (pos < dims.size()) {
     size_t next = dims.find(',', pos);
     std::string tok = dims.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoll(tok));
+    size_t b = tok.find_first_not_of(' '), e = tok.find_last_not_of(' ');
+    if (b != std::string::npos) {
+      tok = tok.substr(b, e - b + 1);
+      if (tok.empty() || tok.size() > 18 || tok.find_first_not_of("0123456789") != std::string::npos)
+        throw std::runtime_error(path + ": bad .npy dimension '" + tok.substr(0, 20) + "'");
+      a.shape.push_back(std::stoll(tok));
+    } else if (next != std::string::npos) {
+      throw std::runtime_error(path + ": bad .npy shape");
+    }
     if (next == std::string::npos) break;
     pos = next + 1;
   }
-  size_t n = ItemSize(a.dtype);
-  for (int64_t d : a.shape) n *= static_cast<size_t>(d);
-  a.data.resize(n);
-  f.read(a.data.data(), static_cast<std::streamsize>(n));
-  if (static_cast<size_t>(f.gcount()) != n) throw std::runtime_error(path + " is truncated");
+  if (a.shape.size() > 32) throw std::runtime_error(path + ": more than 32 dimensions");
+  uint64_t n = ItemSize(a.dtype);
+  for (int64_t d : a.shape) {
+    if (d != 0 && n > (uint64_t(1) << 62) / static_cast<uint64_t>(d)) throw std::runtime_error(path + ": shape overflows");
+    n *= static_cast<uint64_t>(d);
+  }
+  uint64_t avail = static_cast<uint64_t>(file_size) - static_cast<uint64_t>(f.tellg());
+  if (n > avail) throw std::runtime_error(path + " is truncated: the header promises " + std::to_string(n) +
+                                          " data bytes, the file has " + std::to_string(avail));
+  a.data.resize(static_cast<size_t>(n));
+  if (n) f.read(a.data.data(), static_cast<std::streamsize>(n));
+  if (static_cast<uint64_t>(f.gcount()) != n) throw std::runtime_error(path + " is truncated");
   return a;
 }
 
@@ -111,6 +157,8 @@ inline void Save(const std::string& path, const std::string& dtype, const int64_
   f.write(reinterpret_cast<const char*>(&hlen), 2);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+  f.close();
+  if (!f) throw std::runtime_error("cannot write " + path + " (disk full?)");
 }
 
 }  // namespace edgec_npy

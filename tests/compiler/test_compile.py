@@ -28,7 +28,7 @@ def test_verify_fails_when_outputs_differ(tiny_artifacts):
 def test_manifest_describes_the_artifact(tiny_artifacts):
     _, art = tiny_artifacts["cnn"]
     m = json.loads((art.path / "manifest.json").read_text())
-    assert m["schema_version"] == 1
+    assert m["schema_version"] == 2 and len(m["manifest_sha256"]) == 64
     assert m["inputs"] == [{"name": "x", "shape": [1, 3, 32, 32], "dtype": "float32"}]
     assert m["outputs"] == [{"name": "probs", "shape": [1, 10], "dtype": "float32"}]
     assert set(m["files"]) == {"model.so"} and len(m["files"]["model.so"]) == 64
