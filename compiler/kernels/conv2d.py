@@ -100,8 +100,13 @@ def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Til
 
         def fn(n, h, w, o):
             y, x = h * sh + rh * dh - top, col(w) + rw * dw - left
-            inside = tirx.all(y >= 0, y < geo.h, x >= 0, x < geo.w)
-            v = data[n, tirx.max(tirx.min(y, geo.h - 1), 0), tirx.max(tirx.min(x, geo.w - 1), 0), o]
+            yc, xc = tirx.max(tirx.min(y, geo.h - 1), 0), tirx.max(tirx.min(x, geo.w - 1), 0)
+            # The test compares with the clamped index rather than stating the range: with a range
+            # condition TVM's simplifier drops the clamp inside the Select's true branch, but a
+            # Select evaluates both branches, so the load read outside the tensor (a segfault on
+            # aarch64 in PP-OCR det).
+            inside = tirx.all(yc == y, xc == x)
+            v = data[n, yc, xc, o]
             return te.sum(tirx.Select(inside, v, tirx.const(0, data.dtype)) * packed[o // V, rh, rw, o % V],
                           axis=[rh, rw])
     elif geo.depthwise:
