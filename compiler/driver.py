@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -19,9 +20,9 @@ from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
 from edgec.compiler.weights import weight_bytes
 from edgec.compiler.tvm_target import cpu_requirements, resolve
-from edgec.errors import UnsupportedOperatorError, UserInputError
+from edgec.errors import ModelFormatError, UnsupportedOperatorError, UserInputError
 from edgec.runtime.artifact import Artifact
-from edgec.runtime.manifest import Manifest, TensorSpec, write_manifest
+from edgec.runtime.manifest import DTYPES, Manifest, TensorSpec, write_manifest
 from edgec.targets import Target, load_target
 
 
@@ -62,13 +63,21 @@ def _signature(mod, names: list[str], src: SourceModel | None = None) -> list[Te
                 raise err
             raise UserInputError(f"output '{n}' has no static shape ({shape}); edgec compiles static shapes only",
                                  hint="pin the inputs with --input-shape NAME=D1,D2,...")
+        if str(i.dtype) not in DTYPES:
+            raise ModelFormatError(f"output '{n}' has dtype {i.dtype}; edgec returns {', '.join(sorted(DTYPES))}")
         specs.append(TensorSpec(n, tuple(int(d) for d in shape), str(i.dtype)))
     _check_dims(specs, "output")
     return specs
 
 
 def _check_dims(specs: list[TensorSpec], what: str) -> None:
+    """Dims an artifact can carry (0..2^31-1) and dtypes it knows (runtime/manifest.py DTYPES)."""
     for t in specs:
+        if t.dtype not in DTYPES:
+            raise ModelFormatError(f"{what} '{t.name}' has dtype {t.dtype}; edgec supports {', '.join(sorted(DTYPES))}")
+        if any(d < 0 for d in t.shape):
+            raise ModelFormatError(f"{what} '{t.name}' has a negative dimension: shape {list(t.shape)}",
+                                   hint="the model is corrupt, or its shape is dynamic: pin it with --input-shape")
         if any(d > MAX_DIM for d in t.shape):
             raise UserInputError(f"{what} '{t.name}' has shape {list(t.shape)}: edgec supports dimensions up to "
                                  f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
@@ -92,7 +101,11 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
         reports = []
         inputs = [TensorSpec(n, s, d) for n, s, d in src.tflite.io()]
         _check_dims(inputs, "input")
-        mod = tflite_to_relax(src.tflite)
+        try:
+            mod = tflite_to_relax(src.tflite)
+        except struct.error as e:  # flatbuffers reads lazily: a table pointing outside the file shows here
+            raise ModelFormatError(f"{src.path} is not a valid TFLite model (a table points outside the file: {e}); "
+                                   "the file may be truncated or corrupt") from None
         out_names = [n for n, _, _ in src.tflite.io(outputs=True)]
     return mod, inputs, out_names, reports
 
@@ -100,7 +113,15 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
 def _onnx_dtype(vi) -> str:
     import onnx
 
-    return str(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+    t = vi.type.tensor_type.elem_type
+    try:
+        name = str(onnx.helper.tensor_dtype_to_np_dtype(t))
+    except (KeyError, ValueError, TypeError):
+        name = onnx.TensorProto.DataType.Name(t) if t in onnx.TensorProto.DataType.values() else str(t)
+    if name not in DTYPES:
+        raise ModelFormatError(f"input '{vi.name}' has element type {name}; edgec takes inputs of "
+                               f"{', '.join(sorted(DTYPES))}")
+    return name
 
 
 def _tuning_db(target: Target, given):

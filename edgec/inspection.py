@@ -1,17 +1,29 @@
 """inspect(): what is in a model file or an artifact directory, as a plain dict."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from edgec.runtime.manifest import MANIFEST, read_manifest
+from edgec.runtime.manifest import read_manifest
+
+
+def _declared_bytes(t) -> int:
+    """Bytes an initializer declares (dims x element size); 0 for a type numpy has no size for."""
+    from onnx import helper
+
+    try:
+        size = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        size = 0
+    return math.prod(max(int(d), 0) for d in t.dims) * size
 
 
 def inspect(path_or_model, input_shapes: dict | None = None) -> dict:
     p = Path(str(path_or_model)) if not hasattr(path_or_model, "SerializeToString") else None
-    if p is not None and p.is_dir() and (p / MANIFEST).exists():
+    if p is not None and p.is_dir():  # a folder is an artifact or nothing (read_manifest says which)
         m = read_manifest(p)
         size = sum((p / f).stat().st_size for f in m.files)
         return {"kind": "artifact", "path": str(p), "bytes": size,
@@ -23,14 +35,12 @@ def inspect(path_or_model, input_shapes: dict | None = None) -> dict:
 
     src = resolve_model(path_or_model)
     if src.format == "onnx":
-        from onnx import numpy_helper
-
         from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
 
         g = src.onnx.graph
-        params = sum(int(np.prod(t.dims)) for t in g.initializer)
+        params = sum(math.prod(t.dims) for t in g.initializer)
         ops = Counter(n.op_type for n in g.node)
-        pbytes = sum(numpy_helper.to_array(t).nbytes for t in g.initializer)
+        pbytes = sum(_declared_bytes(t) for t in g.initializer)  # from dims: no data is decoded
         ins = [{"name": vi.name, "shape": dims(vi)} for vi in graph_inputs(src.onnx)]
         outs = [{"name": o.name, "shape": [d.dim_value or d.dim_param or "?" for d in o.type.tensor_type.shape.dim]}
                 for o in g.output]

@@ -86,6 +86,9 @@ def random_inputs(specs: list[TensorSpec], ranges: dict | None = None, seed: int
         if (samples or {}).get(s.name):
             from edgec.models.samples import SAMPLES
 
+            if samples[s.name] not in SAMPLES:
+                raise ArtifactError(f"input '{s.name}' asks for sample {samples[s.name]!r}, which this edgec does not "
+                                    f"have (known: {sorted(SAMPLES)})", hint="pass --inputs")
             feeds[s.name] = SAMPLES[samples[s.name]](s.shape, seed=seed).astype(s.dtype)
             continue
         lo, hi = (ranges or {}).get(s.name, (-1.0, 1.0))
@@ -100,6 +103,14 @@ def random_inputs(specs: list[TensorSpec], ranges: dict | None = None, seed: int
 def default_inputs(art: Artifact, seed: int = 0) -> dict[str, np.ndarray]:
     """The inputs verify/run/bench use when the user gives none (recorded in the manifest)."""
     opts = art.manifest.compile_options
+    try:
+        return _default_inputs(art, opts, seed)
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:  # ranges/samples that make no inputs
+        raise ArtifactError(f"artifact {art.path}: cannot make inputs from its manifest's input ranges or samples "
+                            f"({type(e).__name__}: {str(e)[:200]})", hint="pass --inputs") from None
+
+
+def _default_inputs(art: Artifact, opts: dict, seed: int) -> dict[str, np.ndarray]:
     return random_inputs(art.manifest.inputs, {k: tuple(v) for k, v in opts.get("input_ranges", {}).items()},
                          seed, opts.get("input_samples", {}))
 

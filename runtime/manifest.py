@@ -94,9 +94,20 @@ class Manifest:
             raise ValueError("'files' must map file names to sha256 hex digests")
         if type(d["schema_version"]) is not int:
             raise ValueError("'schema_version' must be an integer")
-        for key in ("name", "triple"):
-            if not isinstance(d["target"].get(key, ""), str):
+        target = d["target"]
+        if not isinstance(target.get("name"), str) or not target["name"]:
+            raise ValueError("target.name must be a non-empty string")
+        if target.get("kind", "llvm") not in ("llvm", "cuda"):
+            raise ValueError(f"target.kind must be llvm or cuda, got {target.get('kind')!r}")
+        for key in ("triple", "cpu", "arch"):
+            if not isinstance(target.get(key, ""), str):
                 raise ValueError(f"target.{key} must be a string")
+        if target.get("kind", "llvm") == "llvm" and not target.get("triple"):
+            raise ValueError("target.triple is required for a CPU artifact")
+        for key in ("requires", "host", "toolchain", "emulator"):
+            if not isinstance(target.get(key) or {}, dict):
+                raise ValueError(f"target.{key} must be an object")
+        _check_consumed(d)
         return cls(
             target=d["target"], inputs=[TensorSpec.from_dict(t) for t in d["inputs"]],
             outputs=[TensorSpec.from_dict(t) for t in d["outputs"]], library=d["library"],
@@ -113,6 +124,37 @@ def seal(d: dict) -> str:
     text = json.dumps(d, indent=2, sort_keys=True) + "\n"  # ASCII: ensure_ascii is on
     return text.replace(f'"{HASH_FIELD}": "{_ZEROS}"',
                         f'"{HASH_FIELD}": "{hashlib.sha256(text.encode()).hexdigest()}"', 1)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_consumed(d: dict) -> None:
+    """Type-check the nested fields edgec reads back (load checks, verify inputs, inspect), so a
+    manifest with the right hash but the wrong shape of data is a clear error, not a KeyError."""
+    req = d["target"].get("requires") or {}
+    if req and not (isinstance(req.get("machine"), str) and isinstance(req.get("cpu_features"), list)
+                    and all(isinstance(f, str) for f in req["cpu_features"])):
+        raise ValueError("target.requires must hold machine (a string) and cpu_features (a list of strings)")
+    src = d.get("source_model")
+    if not (isinstance(src, dict) and src.get("format") in ("onnx", "tflite") and isinstance(src.get("sha256"), str)
+            and all(isinstance(src.get(k, ""), str) for k in ("path", "zoo"))):
+        raise ValueError("source_model must hold format (onnx/tflite), sha256, path and zoo strings")
+    opts = d.get("compile_options") or {}
+    ranges, samples = opts.get("input_ranges") or {}, opts.get("input_samples") or {}
+    if not (isinstance(ranges, dict) and all(isinstance(v, list) and len(v) == 2 and all(map(_is_num, v))
+                                             for v in ranges.values())):
+        raise ValueError("compile_options.input_ranges must map input names to [low, high]")
+    if not (isinstance(samples, dict) and all(isinstance(v, str) for v in samples.values())):
+        raise ValueError("compile_options.input_samples must map input names to sample names")
+    if opts.get("weight_bytes") is not None and not _is_num(opts["weight_bytes"]):
+        raise ValueError("compile_options.weight_bytes must be a number")
+    q = opts.get("int8")
+    if q is not None and not (isinstance(q, dict) and all(_is_num(q.get(k)) for k in
+                                                          ("int8_layers", "int8_macs", "fused_epilogue_ops"))
+                              and isinstance(q.get("float_layers"), dict)):
+        raise ValueError("compile_options.int8 is not an int8 summary")
 
 
 def sha256_file(path: Path) -> str:

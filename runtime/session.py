@@ -14,6 +14,7 @@ import numpy as np
 
 from edgec.errors import ArtifactError, InputSpecError
 from edgec.runtime.host import check as check_host
+from edgec.runtime.library import load_library
 from edgec.runtime.manifest import Manifest, TensorSpec, read_manifest
 from edgec.runtime.threads import configure_threads
 
@@ -44,7 +45,8 @@ class Session:
                 raise ArtifactError(f"artifact {self.path} needs an NVIDIA GPU ({target.get('arch')}) and its driver; "
                                     "none is visible here", hint="run it on the GPU machine")
             install_precompiled_kernels(self.path)
-        lib = _load_library(tvm, self.path / self.manifest.library)
+        # hash-checked by read_manifest; loaded under its digest and released with this Session
+        lib = load_library(self.path / self.manifest.library, self.manifest.files[self.manifest.library])
         self._gpu = gpu
         self._dev = tvm.cuda(0) if gpu else tvm.cpu()
         self._vm = tvm.runtime.vm.VirtualMachine(lib, self._dev)
@@ -147,20 +149,6 @@ class Session:
                 self._dev.sync()
             times.append(time.perf_counter() - t0)
         return times
-
-
-def _load_library(tvm, path: Path):
-    """Load the (already hash-checked) library; a file that is not one is an ArtifactError."""
-    if path.suffix == ".so":
-        with open(path, "rb") as f:
-            if f.read(4) != b"\x7fELF":
-                raise ArtifactError(f"{path} is not an ELF shared library")
-    try:
-        return tvm.runtime.load_module(str(path))
-    except Exception as e:  # noqa: BLE001 - dlopen and TVM's loader raise assorted types
-        msg = str(e).strip().splitlines()
-        raise ArtifactError(f"cannot load {path}: {msg[-1][:300] if msg else type(e).__name__}",
-                            hint="is it an edgec library for this machine? recompile it") from None
 
 
 def _to_numpy(o) -> np.ndarray:

@@ -165,6 +165,16 @@ def test_corrupt_initializer_and_constant(tmp_path):
         fold_constants(model, PassContext())
 
 
+def test_initializer_with_more_data_than_its_dims(tmp_path):  # found by tools/fuzz.py (inspect: exit 70)
+    w = numpy_helper.from_array(np.ones((4,), np.float32), "w")
+    w.raw_data = w.raw_data + b"\x01" * 28
+    p = _save(tmp_path / "w.onnx", [helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", T.FLOAT, [4])],
+              [vi("y", T.FLOAT, [4])], [w])
+    proc = run_cli("inspect", str(p))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), ModelFormatError.exit_code, "'w'")
+
+
 def test_a_constant_too_large_to_fold(tmp_path):
     one = numpy_helper.from_array(np.array([1.0], np.float32), "one")
     shp = numpy_helper.from_array(np.array([1 << 34], np.int64), "shp")  # 64 GiB
@@ -183,6 +193,44 @@ def test_opsets_outside_what_onnx_and_ort_support(tmp_path, opset):
               [vi("y", T.FLOAT, [2, 4])], opset=opset)
     assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), ModelFormatError.exit_code,
                        f"uses ONNX opset {opset}", "reads opsets 7 to")
+
+
+@pytest.mark.parametrize("fields, code, fragment", [
+    ({"x_shape": [-2, 4]}, ModelFormatError.exit_code, "negative dimension"),  # was exit 70 (found by tools/fuzz.py)
+    ({"w_bytes": 47}, ModelFormatError.exit_code, ""),
+    ({"op_inputs": (0, 99, 2)}, ModelFormatError.exit_code, ""),
+])
+def test_malformed_tflite_models(tmp_path, fields, code, fragment):
+    import sys
+
+    from tests.conftest import REPO
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from fuzz_seeds import tiny_tflite
+
+    p = tmp_path / "m.tflite"
+    p.write_bytes(tiny_tflite(**fields))
+    assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), code, fragment)
+
+
+def test_undefined_input_element_type(tmp_path):  # found by tools/fuzz.py (was KeyError, exit 70)
+    p = _save(tmp_path / "u.onnx", [helper.make_node("Relu", ["x"], ["y"])],
+              [vi("x", T.FLOAT, [2, 4]), vi("extra", T.UNDEFINED, [3])], [vi("y", T.FLOAT, [2, 4])])
+    assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), ModelFormatError.exit_code,
+                       "input 'extra' has element type UNDEFINED")
+
+
+def test_division_by_a_constant_zero_compiles_and_matches_ort(tmp_path):
+    """TVM refused x / 0.0 ('Divide by zero', exit 70; found by tools/fuzz.py); the div_by_zero pass
+    multiplies by the reciprocal instead: +-inf and NaN exactly where ONNX Runtime has them."""
+    c = numpy_helper.from_array(np.array([2.0, 0.0, -0.0, 4.0], np.float32), "c")
+    p = _save(tmp_path / "d.onnx", [helper.make_node("Div", ["x", "c"], ["y"])], [vi("x", T.FLOAT, [3, 4])],
+              [vi("y", T.FLOAT, [3, 4])], [c])
+    assert run_cli("compile", str(p), "-o", str(tmp_path / "o"), "-q").returncode == 0
+    x = np.array([[1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    v = run_cli("verify", str(tmp_path / "o"), "--inputs", str(tmp_path / "in.npz"), "--json")
+    assert v.returncode == 0 and json.loads(v.stdout)["passed"], v.stdout + v.stderr
 
 
 def test_reference_runtime_refusing_the_model_is_a_clear_error():

@@ -90,6 +90,11 @@ def test_a_library_that_is_not_elf_is_an_artifact_error(art_copy):
     (lambda m: m["inputs"][0].update(shape=[4, -1]), "non-negative integers"),
     (lambda m: m.update(files=["model.so"]), "'files' must be a dict"),
     (lambda m: m.update(schema_version=1), "schema 1; this edgec reads schema 2"),
+    (lambda m: m.update(target={}), "target.name must be a non-empty string"),  # found by tools/fuzz.py
+    (lambda m: m["target"].pop("triple"), "target.triple is required"),
+    (lambda m: m["target"].update(requires=[1]), "target.requires must be an object"),
+    (lambda m: m.update(source_model={}), "source_model must hold format"),
+    (lambda m: m["compile_options"].update(input_ranges={"x": [0, "1"]}), "input_ranges must map"),
 ])
 def test_manifest_fields_are_type_checked(art_copy, mutate, fragment):
     _edit(art_copy, mutate)

@@ -72,9 +72,9 @@ def test_rpi4_artifact_loads_in_python_on_the_board(tmp_path, fake_host, monkeyp
     art = edgec.compile(tiny_mlp(), target="rpi4", out=tmp_path / "rpi4")
     loaded = []
     vm = types.SimpleNamespace(VirtualMachine=lambda lib, dev: {"main": lib})
-    fake_tvm = types.SimpleNamespace(runtime=types.SimpleNamespace(load_module=lambda p: loaded.append(p) or p, vm=vm),
-                                     cpu=lambda: "cpu")
+    fake_tvm = types.SimpleNamespace(runtime=types.SimpleNamespace(vm=vm), cpu=lambda: "cpu")
     monkeypatch.setattr(session, "_tvm_runtime", lambda: fake_tvm)
+    monkeypatch.setattr(session, "load_library", lambda p, _digest: loaded.append(str(p)) or str(p))
     if host.describe().machine != "aarch64":
         with pytest.raises(ArtifactError, match="aarch64 code; this machine is"):
             edgec.load(art.path)

@@ -50,7 +50,7 @@ def test_one_session_shared_by_eight_threads(tiny_artifacts):
     bad = []
 
     def hammer(i):
-        for _ in range(300):
+        for _ in range(1000):  # 8 x 1000 runs: issue 13 "done when"
             if not np.array_equal(sess.run({spec.name: xs[i]})["y"], want[i]):
                 bad.append(i)
 
