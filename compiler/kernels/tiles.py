@@ -17,6 +17,7 @@ class CPUVector:
 
     lanes: int  # fp32 lanes per vector register: 4 NEON, 8 AVX2, 16 AVX-512
     max_accumulators: int  # vector registers left for the accumulator tile
+    registers: int = 16  # vector registers in all
     fma_per_cycle: float = 2.0
     loads_per_cycle: float = 2.0
 
@@ -24,7 +25,7 @@ class CPUVector:
 def cpu_vector(lanes: int) -> CPUVector:
     """AVX2 has 16 vector registers (12 accumulators, as MLAS's FMA3 kernels use); AVX-512 and
     NEON have 32 (24 accumulators)."""
-    return CPUVector(lanes, 12 if lanes == 8 else 24)
+    return CPUVector(lanes, 12, 16) if lanes == 8 else CPUVector(lanes, 24, 32)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,20 @@ def choose_tile(width: int, channels: int, reduction: int, vec: CPUVector, depth
         for U in range(1, 13):
             # Depthwise: LLVM keeps the input window's vectors live across taps, so its
             # accumulators get half the registers (U=10 spilled and ran 1.4x slower than U=1).
-            budget = vec.max_accumulators // 2 if depthwise else vec.max_accumulators
-            if U * vb > budget or (U > width and U > 1):
+            # Dense: U*vb accumulators + vb weight vectors + 1 broadcast must fit the register
+            # file (3 x 32 lanes on AVX2 needed 17 of 16 and ran at half the speed of 2 x 32).
+            if depthwise:
+                # measured on 4 MobileNet-style shapes (A/B in one process): 2 pixels x 2 vectors
+                # was best or within 5% everywhere; longer tiles spill the input window
+                fits = U <= 2 and vb <= 2
+            else:
+                fits = U * vb <= vec.max_accumulators and U * vb + vb + 1 <= vec.registers
+            if not fits or (U > width and U > 1):
                 continue
             loads = U * vb + vb if depthwise else U + vb
-            step = max(U * vb / vec.fma_per_cycle, loads / vec.loads_per_cycle)
+            # + 1: loop and address overhead per step, which small tiles cannot hide (measured:
+            # 3x3 256->256 at 13x13 ran 41 GFLOP/s with U=4 x 16 lanes, 25 with U=2 x 16)
+            step = max(U * vb / vec.fma_per_cycle, loads / vec.loads_per_cycle) + (0 if depthwise else 1)
             tiles = rows * ceil(width / U) * ceil(channels / V)
             cost = tiles * (reduction * step + 2 * U * vb + 8)
             if cost < best_cost * 0.999:
