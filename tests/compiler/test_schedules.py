@@ -117,3 +117,13 @@ def test_padding_consumer_after_conv_is_complete():
              helper.make_node("Pad", ["c", "pads"], ["p"]),
              helper.make_node("Relu", ["p"], ["y"])]
     check(_model(nodes, [_vi("x", [1, 8, 16, 16])], [_vi("y", [1, 12, 16, 16])], inits))
+
+
+def test_first_generation_nchw_schedules_still_correct(tmp_path):
+    """--schedule nchw (the model's own layout, generic rule only) stays available to compare
+    against; it must keep computing the right thing and must not use edgec's NHWC kernels."""
+    model = conv_model(1, 7, 13, 17, 3)
+    art = edgec.compile(model, out=tmp_path / "a", schedule="nchw")
+    stats = art.manifest.compile_options["schedule_stats"]
+    assert stats.get("conv_tile", 0) == 0 and stats.get("full", 0) >= 1, stats
+    assert edgec.verify(art, model).rel_l2_error <= DEFAULT_RTOL_L2
