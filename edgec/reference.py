@@ -52,8 +52,16 @@ class LiteRTRef:
 
     def __init__(self, data: bytes, threads: int = 0) -> None:
         cls = litert_interpreter_class()
+        kwargs = {}
+        custom = _mediapipe_custom_ops(data)
+        if custom:  # MediaPipe's own kernels for its custom ops (edgec/mediapipe_kernels.py)
+            from ai_edge_litert.interpreter import InterpreterWithCustomOps
+
+            from edgec.mediapipe_kernels import registerer_for
+
+            cls, kwargs = InterpreterWithCustomOps, {"custom_op_registerers": [registerer_for(custom)]}
         try:
-            self.interp = cls(model_content=data, num_threads=threads or None)
+            self.interp = cls(model_content=data, num_threads=threads or None, **kwargs)
             self.interp.allocate_tensors()
         except Exception as e:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError
             raise _refused("LiteRT", "load", e) from None
@@ -66,6 +74,16 @@ class LiteRTRef:
         except Exception as e:  # noqa: BLE001
             raise _refused("LiteRT", "run", e) from None
         return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.interp.get_output_details()}
+
+
+def _mediapipe_custom_ops(data: bytes) -> dict[str, set[int]]:
+    """The model's MediaPipe custom ops (name -> versions); {} for other models or unreadable bytes."""
+    from edgec.mediapipe_kernels import custom_ops_of, is_mediapipe_op
+
+    try:
+        return {n: v for n, v in custom_ops_of(data).items() if is_mediapipe_op(n)}
+    except Exception:  # noqa: BLE001 - not a flatbuffer: LiteRT itself reports that below
+        return {}
 
 
 def reference_for(fmt: str, data: bytes, threads: int = 0, qdq: bool | None = None):

@@ -53,4 +53,31 @@ def padding_mask(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return (np.arange(seq) < lengths[..., None]).astype(np.int64)
 
 
-SAMPLES = {"text_page": text_page, "text_line": text_line, "padding_mask": padding_mask}
+def portrait(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """NHWC [1, H, W, 3] RGB in [0, 1]: a head-and-shoulders figure (skin-toned face with eyes,
+    mouth and hair, neck, clothed shoulders) on a plain graded background, light pixel noise.
+    MediaPipe selfie segmentation answers it with a person mask (~40% of the pixels near 1); on
+    noise its output is ~1e-9 everywhere, deep in the sigmoid's tail, where relative-L2 measures
+    how LiteRT's XNNPACK kernels round (they differ from LiteRT's own reference kernels by 1e-4
+    there) rather than our code."""
+    _, h, w, c = shape
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = yy / max(h - 1, 1), xx / max(w - 1, 1)
+    img = np.empty((h, w, 3))
+    img[:] = rng.uniform(0.35, 0.9, 3) * (0.8 + 0.2 * yy[..., None])
+    cx, cy, r = rng.uniform(0.45, 0.55), rng.uniform(0.32, 0.38), rng.uniform(0.15, 0.18)
+    img[((xx - cx) / 0.42) ** 2 + ((yy - 1.05) / 0.45) ** 2 < 1] = rng.uniform(0.05, 0.5, 3)  # shoulders
+    skin = np.array([0.87, 0.68, 0.56]) * rng.uniform(0.7, 1.05)
+    img[(np.abs(xx - cx) < r * 0.45) & (yy > cy) & (yy < cy + r * 1.6)] = skin * 0.9  # neck
+    img[((xx - cx) / r) ** 2 + ((yy - cy) / (r * 1.25)) ** 2 < 1] = skin  # face
+    hair = (((xx - cx) / (r * 1.1)) ** 2 + ((yy - cy + r * 0.35) / (r * 1.05)) ** 2 < 1) & (yy < cy - r * 0.45)
+    img[hair] = rng.uniform(0.02, 0.25) * np.array([1.0, 0.8, 0.6])
+    for e in (-1, 1):
+        img[(xx - cx - e * r * 0.4) ** 2 + (yy - cy + r * 0.1) ** 2 < (r * 0.12) ** 2] = 0.1  # eyes
+    img[(np.abs(xx - cx) < r * 0.35) & (np.abs(yy - cy - r * 0.55) < r * 0.06)] = [0.6, 0.2, 0.2]  # mouth
+    img += rng.normal(0, 0.02, img.shape)
+    return np.broadcast_to(np.clip(img, 0, 1)[None, ..., :c], shape).astype(np.float32)
+
+
+SAMPLES = {"text_page": text_page, "text_line": text_line, "padding_mask": padding_mask, "portrait": portrait}

@@ -1,9 +1,10 @@
 """TFLite in: parse the flatbuffer with the `tflite` package, check ops, import with TVM Relax."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from edgec.errors import ModelFormatError, UnsupportedOperatorError
+from edgec.errors import EdgecError, ModelFormatError, UnsupportedOperatorError
 
 _TFL_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
 
@@ -62,10 +63,28 @@ def parse_tflite(data: bytes, where: str) -> TFLiteModel:
     return m
 
 
+def _custom_versions(m: TFLiteModel) -> dict[str, set[int]]:
+    """Custom op name -> the versions its operator codes declare."""
+    out: dict[str, set[int]] = {}
+    for i in range(m.model.OperatorCodesLength()):
+        code = m.model.OperatorCodes(i)
+        if code.CustomCode():
+            out.setdefault(code.CustomCode().decode(errors="replace"), set()).add(int(code.Version() or 1))
+    return out
+
+
 def check_tflite_ops(m: TFLiteModel) -> None:
+    from edgec.compiler.frontends.tflite_mediapipe import CUSTOM_OPS
+
     supported = _convert_map_keys()
+    versions = _custom_versions(m)
     bad: dict[str, str] = {}
     for kind, tensor in m.op_names():
+        if kind.startswith("CUSTOM:") and kind[7:] in CUSTOM_OPS:
+            known = CUSTOM_OPS[kind[7:]][0]
+            extra = sorted(versions.get(kind[7:], {1}) - known)
+            if extra:
+                kind = f"{kind} (version {extra[0]}; edgec implements {', '.join(map(str, sorted(known)))})"
         if kind not in supported and kind not in bad:
             bad[kind] = tensor
     if bad:
@@ -74,14 +93,101 @@ def check_tflite_ops(m: TFLiteModel) -> None:
 
 def _convert_map_keys() -> set[str]:
     """The converter's op table is built in __init__; read it from a throwaway instance."""
-    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
-
-    conv = OperatorConverter.__new__(OperatorConverter)
+    cls = _converter_class()
+    conv = cls.__new__(cls)
     try:
-        OperatorConverter.__init__(conv, None, None, None, None)
+        cls.__init__(conv, None, None, None, None)
     except Exception:  # noqa: BLE001 - __init__ touches the model after building the map
         pass
-    return set(getattr(conv, "convert_map", {}))
+    from edgec.compiler.frontends.tflite_mediapipe import CUSTOM_OPS
+
+    return set(getattr(conv, "convert_map", {})) | {"DENSIFY"} | {"CUSTOM:" + n for n in CUSTOM_OPS}
+
+
+class TFLiteOpError(Exception):
+    """A TVM converter failed on one operator: carries the op type and its first output's name."""
+
+    def __init__(self, kind: str, tensor: str, err: BaseException) -> None:
+        msg = str(err).strip().splitlines()
+        super().__init__(f"{kind} (output '{tensor}'): {msg[-1] if msg else type(err).__name__}")
+        self.kind, self.tensor, self.err = kind, tensor, err
+
+
+_CONVERTER = None
+
+
+def _converter_class():
+    """TVM's OperatorConverter plus what edgec adds: sparse constants (DENSIFY) feeding fp16
+    DEQUANTIZE, MediaPipe's custom ops, and errors that name the operator they came from."""
+    global _CONVERTER
+    if _CONVERTER is not None:
+        return _CONVERTER
+    from tflite.BuiltinOperator import BuiltinOperator
+    from tflite.TensorType import TensorType
+    from tvm import relax
+    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter, get_tensor_name
+
+    from edgec.compiler.frontends.tflite_densify import densify_tensor
+    from edgec.compiler.frontends.tflite_mediapipe import CUSTOM_OPS
+
+    class EdgecOperatorConverter(OperatorConverter):
+        def __init__(self, model, subgraph, exp_tab, ctx, conversion_state=None):
+            super().__init__(model, subgraph, exp_tab, ctx, conversion_state)
+            self.convert_map["DENSIFY"] = self.convert_densify
+            self.convert_map["DEQUANTIZE"] = self.convert_dequantize
+            for name, (_, fn) in CUSTOM_OPS.items():
+                self.convert_map["CUSTOM:" + name] = (lambda f: lambda op: f(self, op, self._op_version(op)))(fn)
+            self.convert_map = {k: self._named(k, f) for k, f in self.convert_map.items()}
+
+        def _named(self, kind, fn):
+            def run(op):
+                try:
+                    return fn(op=op)
+                except TFLiteOpError:
+                    raise
+                except EdgecError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - TVM converters raise anything
+                    outs = op.OutputsAsNumpy() if op.OutputsLength() else []
+                    tensor = get_tensor_name(self.subgraph, int(outs[0])) if len(outs) else "?"
+                    raise TFLiteOpError(kind, tensor, e) from e
+            return run
+
+        def _op_version(self, op) -> int:
+            return int(self.model.OperatorCodes(op.OpcodeIndex()).Version() or 1)
+
+        def get_op_code_str(self, op):
+            code = self.model.OperatorCodes(op.OpcodeIndex())
+            if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == BuiltinOperator.CUSTOM:
+                key = "CUSTOM:" + (code.CustomCode() or b"").decode(errors="replace")
+                if key in self.convert_map:
+                    return key
+            return super().get_op_code_str(op)
+
+        def convert_densify(self, op):
+            """The sparse constant, densified now (as TFLite does at load time), is the output:
+            prefetched for converters that read constant weights, and a constant expression."""
+            (inp,) = self.get_input_tensors(op)[:1]
+            (out,) = self.get_output_tensors(op)[:1]
+            if inp.tensor.Sparsity() is None:
+                raise ModelFormatError(f"DENSIFY input '{get_tensor_name(self.subgraph, inp.tensor_idx)}' "
+                                       "has no sparsity metadata")
+            dense = densify_tensor(inp.tensor, inp.buffer, self.get_tensor_type_as_numpy(inp))
+            self.set_prefetched_node(out.tensor_idx, dense)
+            return self.exp_tab.new_const(dense, dtype=str(dense.dtype), source_name=out.tensor.Name())
+
+        def convert_dequantize(self, op):
+            """fp16 constants whose value is prefetched (DENSIFY outputs) the way TVM converts a
+            buffer-backed fp16 constant: an fp16 constant cast to float32."""
+            (inp,) = self.get_input_tensors(op)[:1]
+            if inp.tensor.Type() == TensorType.FLOAT16 and self.is_prefetched(inp.tensor_idx):
+                value = self.get_prefetched_node(inp.tensor_idx)
+                const = self.exp_tab.new_const(value, dtype="float16", source_name=inp.tensor.Name())
+                return relax.op.astype(const, "float32")
+            return super().convert_dequantize(op)
+
+    _CONVERTER = EdgecOperatorConverter
+    return _CONVERTER
 
 
 def tflite_to_relax(m: TFLiteModel):
@@ -91,7 +197,14 @@ def tflite_to_relax(m: TFLiteModel):
     shapes = {n: s for n, s, _ in m.io()}
     dtypes = {n: d for n, _, d in m.io()}
     try:
-        return from_tflite(m.model, shape_dict=shapes, dtype_dict=dtypes)
+        return from_tflite(m.model, shape_dict=shapes, dtype_dict=dtypes, op_converter=_converter_class())
+    except EdgecError:
+        raise
     except Exception as e:
+        if os.environ.get("EDGEC_DEBUG"):  # the CLI then prints the converter's traceback
+            raise
+        if isinstance(e, TFLiteOpError):
+            raise ModelFormatError(f"TVM's TFLite importer failed on {e}",
+                                   hint="EDGEC_DEBUG=1 shows TVM's traceback; please report the model") from None
         msg = str(e).strip().splitlines()
         raise ModelFormatError(f"TVM's TFLite importer failed: {msg[-1] if msg else type(e).__name__}") from None
