@@ -327,9 +327,11 @@ def models_list(as_json) -> None:
     if as_json:
         _echo_json(rows)
         return
+    width = max(len(r["name"]) for r in rows)
     for r in rows:
         shapes = " ".join(f"{k}={'x'.join(map(str, v))}" for k, v in r["inputs"].items())
-        click.echo(f"{r['name']:<11} {r['format']:<7} {shapes:<20} {'cached' if r['cached'] else '      '}  {r['description']}")
+        click.echo(f"{r['name']:<{width}} {r['format']:<7} {shapes:<20} {'cached' if r['cached'] else '      '}  "
+                   f"{r['description']}")
 
 
 @models_group.command("fetch")
