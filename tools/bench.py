@@ -31,7 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ["ppocr-det", "ppocr-rec", "ppocr-cls", "blazeface", "lcnet-orient", "yolox-tiny", "minilm-l3",
-                  "oww-melspec", "oww-embedding", "palm-detection", "hand-landmark", "face-landmark",
+                  "oww-melspec", "oww-embedding", "palm-detection", "hand-landmark", "face-landmark", "pose-detection",
+                  "face-detection-full-sparse", "selfie-segmentation", "face-landmark-attention",
                   "tiny-cnn", "tiny-mlp", "tiny-transformer"]
 OCR = ["ppocr-det", "ppocr-rec", "ppocr-cls"]
 
