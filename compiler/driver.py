@@ -14,7 +14,7 @@ import tvm
 import edgec
 from edgec import outdir
 from edgec.compiler import passes
-from edgec.compiler.frontends.onnx_frontend import onnx_to_relax
+from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
 from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
@@ -91,6 +91,7 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
         model, reports = passes.run_pipeline(src.onnx, opts.pipeline, ctx)
         from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
 
+        check_onnx_ops(model)  # an unsupported op is the clearer message than the dtype it takes
         inputs = [TensorSpec(vi.name, tuple(dims(vi)), _onnx_dtype(vi)) for vi in graph_inputs(model)]
         _check_dims(inputs, "input")
         mod = onnx_to_relax(model, {t.name: t.shape for t in inputs})

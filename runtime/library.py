@@ -15,19 +15,27 @@ import atexit
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from edgec.errors import ArtifactError
 
 _LINKS: Path | None = None
+_LOCK = threading.Lock()  # Sessions may be created from several threads at once
 
 
 def _links_dir() -> Path:
     global _LINKS
-    if _LINKS is None or not _LINKS.is_dir():
-        _LINKS = Path(tempfile.mkdtemp(prefix="edgec-libs-"))
-        atexit.register(shutil.rmtree, _LINKS, True)
-    return _LINKS
+    with _LOCK:
+        if _LINKS is None or not _LINKS.is_dir():
+            _LINKS = Path(tempfile.mkdtemp(prefix="edgec-libs-"))
+            atexit.register(_remove, _LINKS, os.getpid())
+        return _LINKS
+
+
+def _remove(folder: Path, owner: int) -> None:
+    if os.getpid() == owner:  # a forked child exiting leaves its parent's links alone
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_library(path: Path, sha256: str):
@@ -39,7 +47,7 @@ def load_library(path: Path, sha256: str):
             if f.read(4) != b"\x7fELF":
                 raise ArtifactError(f"{path} is not an ELF shared library")
     link = _links_dir() / f"{sha256}{path.suffix}"
-    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         os.symlink(path.resolve(), tmp)
         os.replace(tmp, link)  # points at this artifact's file now; same name = same bytes

@@ -119,32 +119,34 @@ class Session:
 
     def run(self, feeds: dict) -> dict[str, np.ndarray]:
         """Run once; inputs are checked against the manifest's names, shapes and dtypes."""
-        args = [self._device_tensor(a) for a in self._check(feeds)]
-        with self._lock:
-            try:
-                out = self._main(*args)
-            except Exception as e:  # noqa: BLE001 - TVM raises its own types from inside the VM
-                msg = str(e).strip().splitlines()
-                raise ArtifactError(f"{self._where}: the model failed while running: "
-                                    f"{msg[-1][:300] if msg else type(e).__name__}") from None
+        out = self._call([self._device_tensor(a) for a in self._check(feeds)])
         outs = [out] if hasattr(out, "numpy") else list(out)
         # The VM allocates outputs afresh on every call, so numpy may own them without a copy.
         arrays = [o.numpy() for o in outs] if self._gpu else [_to_numpy(o) for o in outs]
         return check_outputs(self._out_specs, arrays, self._where)
+
+    def _call(self, args: list):
+        """main(*args) under the lock; a failure inside the VM is the artifact's (ArtifactError)."""
+        with self._lock:
+            try:
+                return self._main(*args)
+            except Exception as e:  # noqa: BLE001 - TVM raises its own types from inside the VM
+                msg = str(e).strip().splitlines()
+                raise ArtifactError(f"{self._where}: the model failed while running: "
+                                    f"{msg[-1][:300] if msg else type(e).__name__}") from None
 
     def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
         """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs already on device; on a GPU
         each run ends with a device sync, or only the kernel launches would be timed)."""
         args = [self._tvm.runtime.tensor(np.ascontiguousarray(a), self._dev) for a in self._check(feeds)]
         for _ in range(warmup):
-            self._main(*args)
+            self._call(args)
         if self._gpu:
             self._dev.sync()
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            with self._lock:
-                self._main(*args)
+            self._call(args)
             if self._gpu:
                 self._dev.sync()
             times.append(time.perf_counter() - t0)

@@ -108,6 +108,20 @@ def classify(res: dict, must_refuse: bool = False) -> str:
 FAILURES = {"crash", "hang", "traceback", "bad-exit", "accepted-tampering", "ran-manifest-command"}
 
 
+def _cross_ready() -> bool:
+    """True when an aarch64 bundle can be made in seconds (its native build is cached): only then
+    do tampered manifests retarget to aarch64 (else one case would spend minutes in cmake)."""
+    import hashlib
+
+    from edgec.bundle import native_sources_hash
+    from edgec.models import cache_dir
+    from edgec.targets import load_target
+
+    cxx = load_target("rpi4").toolchain.cxx
+    key = hashlib.sha256(f"aarch64 {cxx} {native_sources_hash()}".encode()).hexdigest()[:12]
+    return (cache_dir() / "native" / f"aarch64-{key}" / "edgec-run").exists() and shutil.which("qemu-aarch64") is not None
+
+
 class Fuzzer:
     def __init__(self, args) -> None:
         self.args, self.out = args, Path(args.out)
@@ -127,13 +141,12 @@ class Fuzzer:
         from edgec.models.tiny import tiny_mlp
         from fuzz_seeds import onnx_seeds
 
-        base = self.out / "base"
-        if not (base / "bundle" / "edgec-run").exists():
-            shutil.rmtree(base, ignore_errors=True)
-            base.mkdir(parents=True)
-            onnx.save(tiny_mlp(), base / "mlp.onnx")
-            edgec.compile(str(base / "mlp.onnx"), out=base / "art")
-            package(base / "art", base / "bundle", quiet=True)
+        base = self.out / "base"  # made afresh: a base from an older edgec would fail every case
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        onnx.save(tiny_mlp(), base / "mlp.onnx")
+        edgec.compile(str(base / "mlp.onnx"), out=base / "art")
+        package(base / "art", base / "bundle", quiet=True)
         self.art, self.bundle = base / "art", base / "bundle"
         self.seeds = onnx_seeds()
         self.evil = self.out / "evil.sh"
@@ -141,6 +154,7 @@ class Fuzzer:
         self.evil.write_text(f"#!/bin/sh\ntouch '{self.mark}'\n")
         self.evil.chmod(0o755)
         self.mark.unlink(missing_ok=True)
+        self.cross_ready = _cross_ready()
 
     # families ---------------------------------------------------------------------------------
     def case_onnx(self, r: random.Random, d: Path) -> tuple[list[dict], str, bool]:
@@ -169,7 +183,7 @@ class Fuzzer:
     def case_artifact(self, r: random.Random, d: Path):
         from fuzz_mutate import tamper_artifact
 
-        note, must_refuse = tamper_artifact(self.art, d / "art", r, self.evil)
+        note, must_refuse = tamper_artifact(self.art, d / "art", r, self.evil, self.cross_ready)
         cmd = r.choices(["run", "verify", "inspect", "package"], weights=[4, 3, 3, 1])[0]
         argv = [cmd, str(d / "art")] + (["-o", str(d / "bundle")] if cmd == "package" else [])
         if cmd == "verify":

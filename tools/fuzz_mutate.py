@@ -369,7 +369,7 @@ def session_feeds(spec_shape: tuple, name: str, r: random.Random):
     return values[choice](), f"session feed {choice}"
 
 
-def tamper_artifact(src: Path, dst: Path, r: random.Random, evil: Path) -> tuple[str, bool]:
+def tamper_artifact(src: Path, dst: Path, r: random.Random, evil: Path, foreign: bool = True) -> tuple[str, bool]:
     """Copy artifact ``src`` to ``dst`` and tamper with it. Returns (description, must_refuse):
     must_refuse cases (a changed byte anywhere without re-sealing, a missing or swapped file) must
     end in exit 6. ``evil`` is a script that must never run (its commands go into the manifest)."""
@@ -427,7 +427,7 @@ def tamper_artifact(src: Path, dst: Path, r: random.Random, evil: Path) -> tuple
         t = m["target"]
         t["emulator"] = {"command": str(evil), "sysroot": str(evil), "package": ""}
         t["toolchain"] = {"cxx": str(evil), "package": ""}
-        if r.random() < 0.5:
+        if foreign and r.random() < 0.5:  # run/verify then go through qemu and an aarch64 bundle
             t["triple"], t["requires"] = "aarch64-linux-gnu", {"machine": "aarch64", "cpu_features": []}
         note = "commands in the manifest"
     elif r.random() < 0.5:
