@@ -59,31 +59,44 @@ def pack_weights(w_ohwi: np.ndarray, geo: ConvGeometry, tile: Tile) -> np.ndarra
     return np.ascontiguousarray(w.reshape(op // tile.V, tile.V, geo.kh, geo.kw, geo.c).transpose(0, 2, 3, 4, 1))
 
 
-def _padded_input(data: te.Tensor, geo: ConvGeometry, channels: int) -> te.Tensor:
-    """Zero border (and, for depthwise, zero channels up to the tile) as one copy; the input is
-    returned as is when nothing needs padding."""
+def _nhwc_reader(data: te.Tensor, nchw: bool):
+    """data[n, h, w, c] for an NHWC tensor, or read from an NCHW one (the model's input: its
+    transpose is folded into the conv's first read instead of a separate pass over memory)."""
+    return (lambda n, h, w, c: data[n, c, h, w]) if nchw else (lambda n, h, w, c: data[n, h, w, c])
+
+
+def _padded_input(data: te.Tensor, geo: ConvGeometry, channels: int, nchw: bool = False) -> te.Tensor:
+    """Zero border (and, for depthwise, zero channels up to the tile) as one copy, NHWC; the input
+    is returned as is when nothing needs padding or transposing."""
     top, left, bottom, right = geo.pad
-    if not any(geo.pad) and channels == geo.c:
+    if not any(geo.pad) and channels == geo.c and not nchw:
         return data
+    read = _nhwc_reader(data, nchw)
     shape = (geo.n, geo.h + top + bottom, geo.w + left + right, channels)
 
     def fn(n, h, w, c):
         # Only padded channels test c: a test on h, w alone is hoisted out of the channel loop.
         conds = [h >= top, h < top + geo.h, w >= left, w < left + geo.w] + ([c < geo.c] if channels > geo.c else [])
         cc = tirx.min(c, geo.c - 1) if channels > geo.c else c
-        return tirx.if_then_else(tirx.all(*conds), data[n, h - top, w - left, cc], tirx.const(0, data.dtype))
+        return tirx.if_then_else(tirx.all(*conds), read(n, h - top, w - left, cc), tirx.const(0, data.dtype))
 
     return te.compute(shape, fn, name="edgec_pad")
 
 
-def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Tile) -> te.Tensor:
-    """The conv as a padded-tile reduction, then a crop to the real output when padding was added."""
+def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Tile, nchw_input: bool = False
+                ) -> te.Tensor:
+    """The conv as a padded-tile reduction, then a crop to the real output when padding was added.
+    ``nchw_input``: ``data`` is NCHW; the output is NHWC all the same."""
     oh, ow = geo.out_h, geo.out_w
     owp, op = tile.padded(ow, geo.o)
     sh, sw = geo.stride
     dh, dw = geo.dilation
-    in_place_border = geo.depthwise and geo.c % tile.V == 0
-    xp = data if in_place_border else _padded_input(data, geo, op if geo.depthwise else geo.c)
+    # (a dense 1x1 conv reads NCHW directly: its broadcast loads do not care about the layout)
+    direct_nchw = nchw_input and not geo.depthwise and not any(geo.pad)
+    in_place_border = geo.depthwise and geo.c % tile.V == 0 and not nchw_input
+    xp = data if in_place_border or direct_nchw else \
+        _padded_input(data, geo, op if geo.depthwise else geo.c, nchw_input)
+    read = _nhwc_reader(xp, direct_nchw)
     rh = te.reduce_axis((0, geo.kh), name="rh")
     rw = te.reduce_axis((0, geo.kw), name="rw")
     V = tile.V
@@ -92,7 +105,7 @@ def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Til
     def col(w):  # padded pixels repeat the last real one: in bounds, discarded by the crop
         return (tirx.min(w, ow - 1) if owp != ow else w) * sw
 
-    if geo.depthwise and geo.c % V == 0 and any(geo.pad):
+    if in_place_border and any(geo.pad):
         # Depthwise is memory-bound: a zero-bordered copy of its input doubled the traffic. The
         # border taps read a clamped (in-bounds) pixel and are zeroed by a select instead; the
         # test is per pixel and tap, shared by the whole channel vector.
@@ -106,17 +119,18 @@ def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Til
             # Select evaluates both branches, so the load read outside the tensor (a segfault on
             # aarch64 in PP-OCR det).
             inside = tirx.all(yc == y, xc == x)
-            v = data[n, yc, xc, o]
+            v = read(n, yc, xc, o)
             return te.sum(tirx.Select(inside, v, tirx.const(0, data.dtype)) * packed[o // V, rh, rw, o % V],
                           axis=[rh, rw])
     elif geo.depthwise:
         def fn(n, h, w, o):
-            return te.sum(xp[n, h * sh + rh * dh, col(w) + rw * dw, o] * packed[o // V, rh, rw, o % V], axis=[rh, rw])
+            return te.sum(read(n, h * sh + rh * dh, col(w) + rw * dw, o) * packed[o // V, rh, rw, o % V],
+                          axis=[rh, rw])
     else:
         ri = te.reduce_axis((0, geo.c), name="ri")
 
         def fn(n, h, w, o):
-            return te.sum(xp[n, h * sh + rh * dh, col(w) + rw * dw, ri] * packed[o // V, rh, rw, ri, o % V],
+            return te.sum(read(n, h * sh + rh * dh, col(w) + rw * dw, ri) * packed[o // V, rh, rw, ri, o % V],
                           axis=[rh, rw, ri])
     acc = te.compute((geo.n, oh, owp, op), fn, name="edgec_conv", attrs=attrs)
     if (owp, op) == (ow, geo.o):

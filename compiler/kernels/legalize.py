@@ -6,8 +6,10 @@ and are packed here, once, at compile time.
 """
 from __future__ import annotations
 
+import tvm
 from tvm import relax
 from tvm.ir.expr import Constant
+from tvm.relax import PyExprMutator, expr_functor
 from tvm.relax.transform.legalize_ops.linear_algebra import _matmul
 from tvm.relax.transform.legalize_ops.nn import _nn_conv2d
 
@@ -49,21 +51,26 @@ def conv_geometry(call: relax.Call) -> ConvGeometry | None:
                         tuple(pad), depthwise)
 
 
+def emit_conv(bb: relax.BlockBuilder, call: relax.Call, vec: CPUVector, nchw_data: relax.Expr | None = None
+              ) -> relax.Expr | None:
+    """edgec's kernel for this NHWC conv call (weights packed now), or None where it does not
+    apply. ``nchw_data``: the conv's input before its NCHW->NHWC transpose, read directly."""
+    geo = conv_geometry(call)
+    if geo is None:
+        return None
+    tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h)
+    packed = pack_weights(call.args[1].value.numpy(), geo, tile)
+    nchw = nchw_data is not None
+    return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile, nchw_input=nchw),
+                      nchw_data if nchw else call.args[0], relax.const(packed), primfunc_name_hint="edgec_conv2d")
+
+
 def conv2d_legalizer(vec: CPUVector):
     """A LegalizeOps function for relax.nn.conv2d using edgec's kernel where it applies."""
 
     def legalize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-        geo = conv_geometry(call)
-        if geo is None:
-            return _nn_conv2d(bb, call)
-        tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h)
-        import os
-        if os.environ.get("EDGEC_TILE"):  # experiments only
-            from edgec.compiler.kernels.tiles import Tile
-            tile = Tile(*(int(x) for x in os.environ["EDGEC_TILE"].split(",")))
-        packed = pack_weights(call.args[1].value.numpy(), geo, tile)
-        return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile), call.args[0], relax.const(packed),
-                          primfunc_name_hint="edgec_conv2d")
+        out = emit_conv(bb, call, vec)
+        return _nn_conv2d(bb, call) if out is None else out
 
     return legalize
 
@@ -98,3 +105,42 @@ def matmul_legalizer(vec: CPUVector):
                           primfunc_name_hint="edgec_matmul")
 
     return legalize
+
+
+@expr_functor.mutator
+class _FoldInputTranspose(PyExprMutator):
+    def __init__(self, mod: tvm.IRModule, vec: CPUVector) -> None:
+        super().__init__(mod)
+        self.vec = vec
+
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = super().visit_call_(call)
+        if not isinstance(call, relax.Call) or call.op != tvm.ir.Op.get("relax.nn.conv2d") \
+                or not isinstance(call.args[0], relax.Var):
+            return call
+        src = self.lookup_binding(call.args[0])
+        if not isinstance(src, relax.Call) or src.op != tvm.ir.Op.get("relax.permute_dims") \
+                or [int(a) for a in src.attrs.axes] != [0, 2, 3, 1]:
+            return call
+        geo = conv_geometry(call)
+        if geo is None or geo.depthwise:  # depthwise wants channel vectors: a real transpose is faster
+            return call
+        out = emit_conv(self.builder_, call, self.vec, nchw_data=src.args[0])
+        return call if out is None else out
+
+
+def fold_input_transposes(vec: CPUVector):
+    """After ConvertLayout: a conv fed by an NCHW->NHWC transpose (the model's input, or the
+    output of an op that stays NCHW) reads the NCHW tensor itself; the transpose, a full pass
+    over memory, disappears (DeadCodeElimination)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="EdgecFoldInputTransposes")
+    def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        for gv, func in list(mod.functions.items()):
+            if isinstance(func, relax.Function):
+                rw = _FoldInputTranspose(mod, vec)
+                rw.builder_.update_func(gv, rw.visit_expr(func))
+                mod = rw.builder_.get()
+        return relax.transform.DeadCodeElimination()(mod)
+
+    return _pass

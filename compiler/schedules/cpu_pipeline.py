@@ -15,7 +15,7 @@ from tvm.s_tir.dlight import ApplyDefaultSchedule
 
 from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
-from edgec.compiler.kernels.legalize import conv2d_legalizer, matmul_legalizer
+from edgec.compiler.kernels.legalize import conv2d_legalizer, fold_input_transposes, matmul_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
@@ -34,7 +34,7 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
         return cpu.legalize_passes(tvm_target)
     vec = cpu_vector(vector_lanes(tvm_target))
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
-    return [*channels_last_passes(), sort_layer_norm_axes, relax.transform.FoldConstant(),
+    return [*channels_last_passes(), sort_layer_norm_axes, relax.transform.FoldConstant(), fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec), **fast_math_legalizers()}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
