@@ -68,4 +68,48 @@ def onnx_to_relax(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...
         return from_onnx(model, shape_dict={k: list(v) for k, v in input_shapes.items()}, keep_params_in_input=False)
     except Exception as e:  # TVM converters raise assorted types; the message is what matters
         msg = str(e).strip().splitlines()
-        raise ModelFormatError(f"TVM's ONNX importer failed: {msg[-1] if msg else type(e).__name__}") from None
+        detail = msg[-1] if msg else type(e).__name__
+        node = _failing_node(e.__traceback__)
+        if node is None:
+            raise ModelFormatError(f"TVM's ONNX importer failed: {detail}") from None
+        raise importer_error(model, node, e) from None
+
+
+def _failing_node(tb) -> "onnx.NodeProto | None":
+    """The ONNX node TVM's importer was converting when it raised (its `_construct_nodes` loop)."""
+    found = None
+    while tb is not None:
+        f = tb.tb_frame
+        if f.f_code.co_name == "_construct_nodes" and isinstance(f.f_locals.get("node"), onnx.NodeProto):
+            found = f.f_locals["node"]  # the innermost one: a node inside an If/Loop body wins
+        tb = tb.tb_next
+    return found
+
+
+# Inputs that decide an op's output shape: TVM's importer needs them constant.
+SHAPE_INPUTS = {"Slice": "starts/ends/axes/steps", "Unsqueeze": "axes", "Squeeze": "axes", "Range": "start/limit/delta",
+                "Reshape": "shape", "Expand": "shape", "Tile": "repeats", "Pad": "pads", "Resize": "roi/scales/sizes",
+                "TopK": "k", "OneHot": "depth", "ConstantOfShape": "input", "Split": "split",
+                "ReduceSum": "axes", "ReduceMean": "axes", "ReduceMax": "axes", "ReduceMin": "axes",
+                "ReduceProd": "axes", "ReduceL1": "axes", "ReduceL2": "axes", "ReduceLogSum": "axes",
+                "ReduceLogSumExp": "axes", "ReduceSumSquare": "axes", "Upsample": "scales", "CenterCropPad": "shape"}
+
+
+def importer_error(model: onnx.ModelProto, node: onnx.NodeProto, e: BaseException) -> UnsupportedOperatorError:
+    """A clear error for a node TVM's importer could not convert: op type, node, the importer's reason,
+    and which inputs must be constant when the node takes its shape parameters from graph inputs."""
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+    name = node.name or f"#{list(model.graph.node).index(node) if node in model.graph.node else '?'} ({node.output[0]})"
+    msg = str(e).strip().splitlines()
+    reason = f"{type(e).__name__}: {msg[-1]}" if msg else type(e).__name__
+    err = UnsupportedOperatorError({op: name}, "ONNX")
+    err.message = f"TVM's ONNX importer cannot convert node '{name}' ({op}) in this form ({reason})"
+    graph_inputs = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
+    fed = [i for i in list(node.input)[1:] if i in graph_inputs]
+    if fed and node.op_type in SHAPE_INPUTS:
+        err.hint = (f"{op} takes its {SHAPE_INPUTS[node.op_type]} from graph input(s) {', '.join(fed)}; edgec needs "
+                    "them constant: make them initializers (or fold them) before compiling")
+    else:
+        err.hint = "rewrite or remove this node before compiling, or open an issue naming the op and this message"
+    err.args = (err.message,)
+    return err
