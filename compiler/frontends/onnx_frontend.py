@@ -57,6 +57,16 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
             bad[op] = node.name or f"#{list(model.graph.node).index(node)} ({node.output[0]})"
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
+    for i, node in enumerate(model.graph.node):
+        # the clean-up removes inference-time Dropout; one left takes training_mode from the graph
+        if node.op_type == "Dropout" and node.domain in ("", "ai.onnx") and len(node.input) > 2 and node.input[2]:
+            name = node.name or f"#{i} ({node.output[0]})"
+            err = UnsupportedOperatorError({"Dropout": name}, "ONNX")
+            err.message = (f"node '{name}' (Dropout) takes training_mode from '{node.input[2]}', which is not a "
+                           "constant false: edgec compiles inference only (random dropout is not supported)")
+            err.hint = "remove the training_mode input (inference), or make it a constant false initializer"
+            err.args = (err.message,)
+            raise err
 
 
 def onnx_to_relax(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]):

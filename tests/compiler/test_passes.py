@@ -57,6 +57,33 @@ def test_remove_identity_rewires_consumers():
     np.testing.assert_array_equal(ort_run(out, x), ort_run(m, x))
 
 
+def test_remove_identity_dropout_as_output_with_mask_and_training_mode():
+    """A Dropout that is a graph output becomes an Identity, its mask all true; one whose
+    training_mode comes from the graph is kept (and refused with a clear error at import)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("m", TensorProto.BOOL, [2, 3])]
+    g = helper.make_graph([helper.make_node("Dropout", ["x", "r"], ["y", "m"])], "g", [x], outs,
+                          initializer=[helper.make_tensor("r", TensorProto.FLOAT, [], [0.5])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    out, rep = run_pipeline(m, ["remove_identity"])
+    assert [n.op_type for n in out.graph.node] == ["Shape", "ConstantOfShape", "Identity"]
+    assert rep[0].changed["dropouts_to_identity"] == 1
+    a = np.random.default_rng(3).normal(size=(2, 3)).astype(np.float32)
+    y, mask = ort.InferenceSession(out.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": a})
+    np.testing.assert_array_equal(y, a)
+    assert mask.dtype == bool and mask.shape == (2, 3) and mask.all()
+    t = helper.make_tensor_value_info("t", TensorProto.BOOL, [])
+    g2 = helper.make_graph([helper.make_node("Dropout", ["x", "", "t"], ["y"])], "g", [x, t], outs[:1])
+    out2, _ = run_pipeline(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)]), ["remove_identity"])
+    assert [n.op_type for n in out2.graph.node] == ["Dropout"]
+    from edgec.compiler.frontends.onnx_frontend import check_onnx_ops
+    from edgec.errors import UnsupportedOperatorError
+
+    with pytest.raises(UnsupportedOperatorError, match="training_mode"):
+        check_onnx_ops(out2)
+
+
 def test_fix_input_shapes_errors_are_clear():
     m = tiny_cnn()
     with pytest.raises(UserInputError, match="dynamic shape"):
