@@ -104,3 +104,31 @@ def test_passes_do_not_mutate_their_input():
 def test_unknown_pass_is_named():
     with pytest.raises(UserInputError, match="unknown pass 'nope'"):
         run_pipeline(tiny_cnn(), ["nope"])
+
+
+def test_expand_functions_expands_what_tvm_lacks_and_keeps_fused_forms():
+    """Celu (no TVM converter) and a LayerNormalization whose Mean output is used become their ONNX
+    function bodies, numerically the same under ORT; a LayerNormalization using only Y stays fused."""
+    from edgec.compiler.passes.infer_shapes import fresh_shapes
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    nodes = [helper.make_node("Celu", ["x"], ["c"], alpha=0.7),
+             helper.make_node("LayerNormalization", ["c", "s", "b"], ["y", "mean"], axis=-1)]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("mean", TensorProto.FLOAT, [2, 1])]
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [3], [1.0, 2.0, 0.5]),
+             helper.make_tensor("b", TensorProto.FLOAT, [3], [0.1, 0.0, -0.2])]
+    m = fresh_shapes(helper.make_model(helper.make_graph(nodes, "g", [x], outs, inits),
+                                       opset_imports=[helper.make_opsetid("", 18)]))
+    out, rep = run_pipeline(m, ["expand_functions"])
+    assert rep[0].changed == {"expanded_Celu": 1, "expanded_LayerNormalization": 1}
+    assert {"Celu", "LayerNormalization"}.isdisjoint(ops(out))
+    a = np.random.default_rng(4).normal(size=(2, 3)).astype(np.float32)
+    run = lambda mm: ort.InferenceSession(mm.SerializeToString(), providers=["CPUExecutionProvider"]).run(  # noqa: E731
+        None, {"x": a})
+    for got, want in zip(run(out), run(m)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    del m.graph.output[1]
+    m.graph.node[1].output[1] = ""
+    out2, rep2 = run_pipeline(m, ["expand_functions"])
+    assert ops(out2)["LayerNormalization"] == 1 and rep2[0].changed == {"expanded_Celu": 1}
