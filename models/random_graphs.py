@@ -787,16 +787,21 @@ def _candidates(model: onnx.ModelProto):
                 yield f"{vi.name}[{ax}] {dims[ax]}->{new}", m
 
 
+def model_size(model: onnx.ModelProto) -> tuple[int, int, int]:
+    elems = sum(int(np.prod([d.dim_value for d in vi.type.tensor_type.shape.dim])) for vi in model.graph.input)
+    return len(model.graph.node), len(model.graph.output), elems
+
+
 def reduce_model(model: onnx.ModelProto, still_fails: Callable[[onnx.ModelProto], bool], max_steps: int = 200,
                  log: Callable[[str], None] | None = None) -> onnx.ModelProto:
-    """Greedy reduction: take the first smaller valid variant that ``still_fails``, repeat until
-    none does (or ``max_steps`` predicate calls)."""
+    """Greedy reduction: take the first strictly smaller (nodes, outputs, input elements) valid
+    variant that ``still_fails``, repeat until none does (or ``max_steps`` predicate calls)."""
     steps = 0
     improved = True
     while improved and steps < max_steps:
         improved = False
         for what, cand in _candidates(model):
-            if not cand.graph.node or not cand.graph.input or not is_valid(cand):
+            if not cand.graph.node or not cand.graph.input or model_size(cand) >= model_size(model) or not is_valid(cand):
                 continue
             steps += 1
             if still_fails(cand):

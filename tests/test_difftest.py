@@ -1,6 +1,6 @@
 """The random-model generator (edgec.models.random_graphs) and a fixed-seed differential run of
-edgec against ONNX Runtime (tools/difftest.py; issue 16). The fixed-seed runs compile 190 models
-(160 fp32 + 30 int8 QDQ: 1m51s on a 2-core Zen 3); a failure names the seed and its class.
+edgec against ONNX Runtime (tools/difftest.py; issue 16). The fixed-seed runs compile 144 models
+(120 fp32 + 24 int8 QDQ: ~1.5 min of CPU on a 2-core Zen 3); a failure names the seed and its class.
 Reproduce one with `python tools/difftest.py --seed S --count 1 --save DIR` (reduces it)."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from edgec.models.random_graphs import GenOptions, is_valid, op_histogram, random_model, reduce_model
 
 REPO = Path(__file__).resolve().parents[1]
-FP32_SEEDS = range(0, 160)
-INT8_SEEDS = range(0, 30)
+FP32_SEEDS = range(0, 120)
+INT8_SEEDS = range(0, 24)
 
 OPS = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "PRelu",
        "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Relu", "Clip", "Tanh", "Pad", "Add", "Mul", "Sub",

@@ -20,7 +20,7 @@ from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
 from edgec.compiler.schedules.cpu_transpose import TransposeRule
-from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes
+from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes, tidy_after_layout
 from edgec.targets import Target
 
 
@@ -33,8 +33,10 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     if not own_kernels:
         return cpu.legalize_passes(tvm_target)
     vec = cpu_vector(vector_lanes(tvm_target))
-    # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta (layout_fixes.py)
-    return [*channels_last_passes(), sort_layer_norm_axes, relax.transform.FoldConstant(), fold_input_transposes(vec),
+    # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta; tidy_after_layout:
+    # it leaves (a, b)[1] tuples that FuseOps mishandles (both in layout_fixes.py)
+    return [*channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), relax.transform.FoldConstant(),
+            fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec), **fast_math_legalizers()}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),

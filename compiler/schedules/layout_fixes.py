@@ -8,6 +8,13 @@ alone, while TOPI's layer_norm indexes gamma/beta by the axes in *sorted* order.
 was read as if it were [7, 18] (difftest seed 16: Conv -> ReduceMax -> LayerNormalization(axis=-2),
 rel-L2 0.6). The repair sorts the axes and transposes gamma/beta to match; FoldConstant then
 folds the transpose of a constant.
+
+A tuple output taken apart: for `gv = split(conv(x))[1]` (a Split whose other parts are unused,
+as the int8 lowering leaves it after dead-code elimination), ConvertLayout emits
+`gv = (t0, t1)[1]` over the transposed parts, and FuseOps then moves t0/t1 into a fused function
+while the tuple still reads them: FuseTIR fails (`func_info_.global_name != "fused"`; difftest
+--int8 --target rpi5 seeds 5220, 5235). CanonicalizeBindings folds `(t0, t1)[1]` to `t1`, and
+dead-code elimination drops the unused part, before fusion.
 """
 from __future__ import annotations
 
@@ -43,3 +50,9 @@ def sort_layer_norm_axes(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
             rw.builder_.update_func(gv, new)
             mod = rw.builder_.get()
     return mod
+
+
+def tidy_after_layout() -> tvm.transform.Pass:
+    """CanonicalizeBindings + DeadCodeElimination (see the module doc: tuple output taken apart)."""
+    return tvm.transform.Sequential([relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()],
+                                    name="EdgecTidyAfterLayout")

@@ -3,6 +3,7 @@
 Each model is the smallest graph that still failed, built in code; it is compiled with the default
 schedules and compared with ONNX Runtime. Models reduced by tools/difftest.py are saved as .onnx
 files under tests/data/difftest/ and run here too."""
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,37 @@ def test_one_output_channel_width_one_conv_builds(ci, h, kernel, pads, tmp_path)
     inits = {"w": rng.normal(0, 0.5, (1, ci, *kernel)).astype(np.float32), "b": np.array([0.3], np.float32)}
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=kernel, pads=pads)]
     _check(_model(nodes, [_vi("x", [1, ci, h, 1])], [_vi("y", [1, 1, h, 1])], inits), tmp_path)
+
+
+def _qdq_conv_then_split_second_part():
+    """difftest --int8 --target rpi5 seed 5220, reduced: Q/DQ input -> 1x1 conv (per-channel int8
+    weights) -> Q/DQ -> Split along W, only the second part an output."""
+    rng = np.random.default_rng(5220)
+    i8 = lambda a: np.asarray(a, np.int8)  # noqa: E731
+    inits = {"xs": np.float32(0.0079), "xz": i8(0), "cs": np.float32(0.023), "cz": i8(0),
+             "wq": rng.integers(-60, 60, (12, 12, 1, 1)).astype(np.int8),
+             "ws": rng.uniform(0.003, 0.009, 12).astype(np.float32), "wz": np.zeros(12, np.int8),
+             "split": np.array([8, 9], np.int64)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+             helper.make_node("Conv", ["xd", "w"], ["c"], kernel_shape=[1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "cs", "cz"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "cs", "cz"], ["cd"]),
+             helper.make_node("Split", ["cd", "split"], ["a", "b"], axis=3)]
+    return _model(nodes, [_vi("x", [1, 12, 19, 17])], [_vi("b", [1, 12, 19, 9])], inits)
+
+
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-g++") is None or shutil.which("qemu-aarch64") is None,
+                    reason="needs the aarch64 cross toolchain and qemu-user (make setup)")
+def test_split_part_after_int8_conv_builds_for_rpi5(tmp_path):
+    """With sdot, the int8 lowering drops the unread Q/DQ pair and dead-code-eliminates the unused
+    split part: `gv = split(conv)[1]`. ConvertLayout turned that into `(t0, t1)[1]`, which FuseOps
+    broke (FuseTIR: func_info_.global_name != "fused"). layout_fixes.tidy_after_layout."""
+    m = _qdq_conv_then_split_second_part()
+    art = edgec.compile(m, target="rpi5", out=tmp_path / "a")
+    res = edgec.verify(art, m)
+    assert res.passed, res
 
 
 @pytest.mark.parametrize("path", sorted(DATA.glob("*.onnx")), ids=lambda p: p.stem)
