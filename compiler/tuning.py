@@ -86,11 +86,16 @@ def shipped_db(target: Target) -> Path | None:
 
 
 def _kernels(mod: "tvm.IRModule", tvm_target) -> list[tuple[str, "tvm.tirx.PrimFunc"]]:
-    from tvm.relax.backend.cpu_generic import pipeline as cpu
+    """The kernels `edgec compile` will hand to the generic rule: the same layout pass and
+    legalization as the build, minus edgec's conv/matmul kernels, whose tile comes from their
+    own cost model (compiler/kernels/tiles.py), not from these knobs."""
+    from edgec.compiler.schedules.cpu_conv import has_tile_block
+    from edgec.compiler.schedules.cpu_pipeline import legalize_passes
 
     with tvm_target:
-        mod = tvm.transform.Sequential(cpu.legalize_passes(tvm_target))(mod)
-    return [(gv.name_hint, f) for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+        mod = tvm.transform.Sequential(legalize_passes(tvm_target, own_kernels=True))(mod)
+    return [(gv.name_hint, f) for gv, f in mod.functions_items()
+            if isinstance(f, tvm.tirx.PrimFunc) and not has_tile_block(f)]
 
 
 def _candidates(func, lanes: int) -> list[TileKnobs]:

@@ -25,6 +25,13 @@ def _tile_of(sch: s_tir.Schedule, block) -> tuple[int, int, int] | None:
     return tuple(int(x) for x in ann) if ann is not None else None
 
 
+def has_tile_block(func: tirx.PrimFunc) -> bool:
+    """Whether ``func`` holds one of edgec's tiled kernels (scheduled here, not by the generic
+    rule). Read from the printed function: this wheel exposes no TIR visitor to Python, and only
+    tuning asks."""
+    return f'"{TILE_ATTR}"' in func.script()
+
+
 class ConvTileRule(ScheduleRule):
     """Applies to PrimFuncs holding exactly one annotated conv block; returns None otherwise so
     the generic rule takes the function. ``stats`` counts kernels scheduled here ("conv_tile")."""
