@@ -22,7 +22,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, namedtupledict
 
 import edgec
-from edgec.errors import InputSpecError, UserInputError
+from edgec.errors import InputSpecError, ModelFormatError, UserInputError
 
 
 def _static_shape(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
@@ -56,6 +56,12 @@ class EdgecBackendRep(BackendRep):
         self._session = None
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._n = 0
+        for vi in [*self.inputs, *model.graph.output]:
+            kind = vi.type.WhichOneof("value")
+            if kind != "tensor_type":
+                raise ModelFormatError(f"'{vi.name}' is a {(kind or 'untyped').replace('_type', '')} value: edgec "
+                                       "compiles models whose inputs and outputs are tensors",
+                                       hint="sequences, maps and optionals are not supported")
         shapes = {vi.name: _static_shape(vi) for vi in self.inputs}
         if all(s is not None for s in shapes.values()):
             self._compile(shapes)  # shapes known up front: compile now, as prepare() promises
@@ -78,7 +84,13 @@ class EdgecBackendRep(BackendRep):
         if len(inputs) != len(self.inputs):
             raise InputSpecError(f"the model takes {len(self.inputs)} input(s) "
                                  f"({', '.join(vi.name for vi in self.inputs)}); {len(inputs)} given")
-        return {vi.name: np.asarray(a) for vi, a in zip(self.inputs, inputs)}
+        feeds = {}
+        for vi, a in zip(self.inputs, inputs):
+            try:
+                feeds[vi.name] = np.asarray(a)
+            except ValueError as e:  # ragged lists
+                raise InputSpecError(f"input '{vi.name}' is not an array: {e}") from None
+        return feeds
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         feeds = self._feeds(inputs)

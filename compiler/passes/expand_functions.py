@@ -7,7 +7,8 @@ types, so the pass runs after shape inference), when
 
 - TVM's importer has no converter for the op, or
 - TVM's converter is another op under that name (ONNX Attention vs com.microsoft Attention), or
-- it would drop outputs the graph uses (LayerNormalization's Mean / InvStdDev).
+- it would drop outputs the graph uses (LayerNormalization's Mean / InvStdDev), or
+- TVM's lowering of it fails (RMSNormalization over all axes: an InternalError at build time).
 
 Ops TVM converts are kept fused. Bodies may use ops that need expanding themselves: repeated
 until none is left (at most 4 rounds).
@@ -113,12 +114,20 @@ def expand_node(node: NodeProto, body: FunctionProto, prefix: str) -> list[NodeP
     return None if any(n is None for n in out) else out
 
 
-def _needs_expanding(node: NodeProto, supported: set[str], used: set[str]) -> bool:
+def _rank(t: TypeProto | None) -> int | None:
+    return len(t.tensor_type.shape.dim) if t is not None and t.tensor_type.HasField("shape") else None
+
+
+def _needs_expanding(node: NodeProto, supported: set[str], used: set[str], types: dict[str, TypeProto]) -> bool:
     default = node.domain in ("", "ai.onnx")
     if not default and node.domain.startswith("com."):
         return False  # vendor ops (com.microsoft): no schema bodies here
     if not default or node.op_type not in supported or node.op_type in _TVM_OTHER_OP:
         return True
+    if node.op_type == "RMSNormalization":  # TVM's rms_norm fails to lower over all axes (axis 0)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        rank = _rank(types.get(node.input[0]))
+        return rank is not None and axis % max(rank, 1) == 0
     return node.op_type in _FIRST_OUTPUT_ONLY and any(o in used for o in node.output[1:] if o)
 
 
@@ -145,7 +154,7 @@ def expand_functions(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mod
         new_nodes, changed, imports = [], False, {}
         for i, node in enumerate(g.node):
             version = _opset(model, node.domain or "")
-            schema = _schema(node, version) if version and _needs_expanding(node, supported, used) else None
+            schema = _schema(node, version) if version and _needs_expanding(node, supported, used, types) else None
             body = None
             if schema is not None:
                 node = with_defaults(node, schema)
