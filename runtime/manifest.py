@@ -142,7 +142,7 @@ def _check_consumed(d: dict) -> None:
             and all(isinstance(src.get(k, ""), str) for k in ("path", "zoo"))):
         raise ValueError("source_model must hold format (onnx/tflite), sha256, path and zoo strings")
     opts = d.get("compile_options") or {}
-    ranges, samples = opts.get("input_ranges") or {}, opts.get("input_samples") or {}
+    ranges, samples = opts.get("input_ranges", {}), opts.get("input_samples", {})
     if not (isinstance(ranges, dict) and all(isinstance(v, list) and len(v) == 2 and all(map(_is_num, v))
                                              for v in ranges.values())):
         raise ValueError("compile_options.input_ranges must map input names to [low, high]")

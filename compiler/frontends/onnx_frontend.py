@@ -55,6 +55,7 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
         op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
         if (node.domain not in ("", "ai.onnx") or node.op_type not in supported) and op not in bad:
             bad[op] = node.name or f"#{list(model.graph.node).index(node)} ({node.output[0]})"
+    bad.update(_float_only_ops(model))
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
     for i, node in enumerate(model.graph.node):
@@ -67,6 +68,27 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
             err.hint = "remove the training_mode input (inference), or make it a constant false initializer"
             err.args = (err.message,)
             raise err
+
+
+# Ops ONNX defines for integers too but TVM's lowering takes in float only (an InternalError at
+# build time otherwise; found by tools/fuzz.py): op -> index of the input whose type decides.
+_FLOAT_ONLY = {"Pow": 0}
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
+
+
+def _float_only_ops(model: onnx.ModelProto) -> dict[str, str]:
+    g = model.graph
+    types = {t.name: t.data_type for t in g.initializer}
+    types |= {v.name: v.type.tensor_type.elem_type for v in list(g.input) + list(g.value_info) + list(g.output)}
+    out = {}
+    for node in g.node:
+        i = _FLOAT_ONLY.get(node.op_type)
+        if i is not None and node.domain in ("", "ai.onnx") and len(node.input) > i:
+            t = types.get(node.input[i])
+            if t and t not in _FLOAT_TYPES:
+                out.setdefault(f"{node.op_type} on {onnx.TensorProto.DataType.Name(t).lower()}",
+                               node.name or node.output[0])
+    return out
 
 
 def onnx_to_relax(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]):

@@ -213,6 +213,15 @@ def test_malformed_tflite_models(tmp_path, fields, code, fragment):
     assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), code, fragment)
 
 
+def test_integer_pow_is_named_as_unsupported(tmp_path):  # found by tools/fuzz.py (TVM InternalError, exit 70)
+    two = numpy_helper.from_array(np.array(2, np.int32), "two")
+    p = _save(tmp_path / "p.onnx", [helper.make_node("Cast", ["x"], ["i"], to=T.INT32),
+                                     helper.make_node("Pow", ["i", "two"], ["y"], name="square")],
+              [vi("x", T.FLOAT, [2, 4])], [vi("y", T.INT32, [2, 4])], [two])
+    assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), UnsupportedOperatorError.exit_code,
+                       "Pow on int32 (e.g. node 'square')")
+
+
 def test_undefined_input_element_type(tmp_path):  # found by tools/fuzz.py (was KeyError, exit 70)
     p = _save(tmp_path / "u.onnx", [helper.make_node("Relu", ["x"], ["y"])],
               [vi("x", T.FLOAT, [2, 4]), vi("extra", T.UNDEFINED, [3])], [vi("y", T.FLOAT, [2, 4])])

@@ -95,6 +95,7 @@ def test_a_library_that_is_not_elf_is_an_artifact_error(art_copy):
     (lambda m: m["target"].update(requires=[1]), "target.requires must be an object"),
     (lambda m: m.update(source_model={}), "source_model must hold format"),
     (lambda m: m["compile_options"].update(input_ranges={"x": [0, "1"]}), "input_ranges must map"),
+    (lambda m: m["compile_options"].update(input_ranges=[]), "input_ranges must map"),  # found by tools/fuzz.py
 ])
 def test_manifest_fields_are_type_checked(art_copy, mutate, fragment):
     _edit(art_copy, mutate)
