@@ -101,15 +101,16 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
     for lp in (*pixels, ob):
         sch.unroll(lp)
     sch.vectorize(oi)  # before decompose: TVM refuses to vectorize an init-less update
-    init = sch.decompose_reduction(block, red[0])
-    for lp in red[:-1] if not depthwise else red:
-        ext = extent(sch, lp)
-        if ext is not None and ext <= UNROLL_TAPS:
+    if red:  # a 1x1 depthwise conv has no reduction loop left after normalization
+        init = sch.decompose_reduction(block, red[0])
+        for lp in red[:-1] if not depthwise else red:
+            ext = extent(sch, lp)
+            if ext is not None and ext <= UNROLL_TAPS:
+                sch.unroll(lp)
+        *init_unrolled, io = sch.get_loops(init)[-(2 + len(pixels)):]
+        for lp in init_unrolled:
             sch.unroll(lp)
-    *init_unrolled, io = sch.get_loops(init)[-(2 + len(pixels)):]
-    for lp in init_unrolled:
-        sch.unroll(lp)
-    sch.vectorize(io)
+        sch.vectorize(io)
     for info in before:
         schedule_spatial(sch, info.block_rv, lanes) if not _is_pad(sch, info.block_rv) else _schedule_pad(
             sch, info.block_rv, lanes)
