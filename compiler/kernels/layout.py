@@ -21,7 +21,8 @@ _COMMUTATIVE = {tvm.ir.Op.get(f"relax.{n}") for n in ("add", "multiply", "maximu
 _BINARY = _COMMUTATIVE | {tvm.ir.Op.get(f"relax.{n}") for n in ("subtract", "divide", "power")}
 _STACK_REDUCE = {tvm.ir.Op.get("relax.max"): tvm.ir.Op.get("relax.maximum"),
                  tvm.ir.Op.get("relax.min"): tvm.ir.Op.get("relax.minimum"),
-                 tvm.ir.Op.get("relax.sum"): tvm.ir.Op.get("relax.add")}
+                 tvm.ir.Op.get("relax.sum"): tvm.ir.Op.get("relax.add"),
+                 tvm.ir.Op.get("relax.mean"): tvm.ir.Op.get("relax.add")}
 _TIR_MINMAX = re.compile(r"^(maximum|minimum)\d*$")  # what the importer names topi.maximum/minimum
 
 
@@ -156,6 +157,8 @@ class _ClipToMinMax(PyExprMutator):
                 out = pairwise[0]
                 for x in pairwise[1:]:
                     out = _layout_friendly_binary(relax.Call(_STACK_REDUCE[call.op], [out, x]))
+                if call.op == tvm.ir.Op.get("relax.mean"):  # ONNX Mean: the sum over the count
+                    out = relax.op.divide(out, relax.const(float(len(pairwise)), str(call.ty.dtype)))
                 return out
             return call
         if call.op != tvm.ir.Op.get("relax.clip"):
