@@ -174,9 +174,14 @@ class _ClipToMinMax(PyExprMutator):
 
 @tvm.transform.module_pass(opt_level=0, name="EdgecClipToMinMax")
 def clip_to_min_max(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    return rewrite_functions(mod, _ClipToMinMax)
+
+
+def rewrite_functions(mod: tvm.IRModule, make_mutator) -> tvm.IRModule:
+    """Run a PyExprMutator (``make_mutator(mod)``) over every Relax function of ``mod``."""
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
-            rw = _ClipToMinMax(mod)
+            rw = make_mutator(mod)
             rw.builder_.update_func(gv, rw.visit_expr(func))
             mod = rw.builder_.get()
     return mod

@@ -13,6 +13,7 @@ from tvm.relax import PyExprMutator, expr_functor
 from tvm.relax.transform.legalize_ops.linear_algebra import _matmul
 from tvm.relax.transform.legalize_ops.nn import _nn_conv2d
 
+from edgec.compiler.kernels.layout import rewrite_functions
 from edgec.compiler.kernels.conv2d import ConvGeometry, conv2d_nhwc, pack_weights
 from edgec.compiler.kernels.matmul import matmul_packed, pack_columns
 from edgec.compiler.kernels.tiles import CPUVector, choose_tile
@@ -136,11 +137,7 @@ def fold_input_transposes(vec: CPUVector):
 
     @tvm.transform.module_pass(opt_level=0, name="EdgecFoldInputTransposes")
     def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        for gv, func in list(mod.functions.items()):
-            if isinstance(func, relax.Function):
-                rw = _FoldInputTranspose(mod, vec)
-                rw.builder_.update_func(gv, rw.visit_expr(func))
-                mod = rw.builder_.get()
+        mod = rewrite_functions(mod, lambda m: _FoldInputTranspose(m, vec))
         return relax.transform.DeadCodeElimination()(mod)
 
     return _pass
