@@ -58,6 +58,26 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
     bad.update(_float_only_ops(model))
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
+    _check_required_inputs(model)
+
+
+def _check_required_inputs(model: onnx.ModelProto) -> None:
+    """An empty input name means "omitted", which only an optional input may be. TVM's importer
+    hands the missing value on as None and segfaults building a tuple of it (found by
+    tools/fuzz.py: Concat with an input named ''); onnx's checker lets it through."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    optional = onnx.defs.OpSchema.FormalParameterOption.Optional
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or all(node.input):
+            continue
+        try:
+            params = onnx.defs.get_schema(node.op_type, opset, "").inputs
+        except Exception:  # noqa: BLE001 - no schema: check_onnx_ops has named the op already
+            continue
+        for i, name in enumerate(node.input):
+            if not name and (not params or params[min(i, len(params) - 1)].option != optional):
+                raise ModelFormatError(f"node '{node.name or node.output[0]}' ({node.op_type}) leaves its required "
+                                       f"input {i} empty", hint="the model is corrupt; re-export it")
     for i, node in enumerate(model.graph.node):
         # the clean-up removes inference-time Dropout; one left takes training_mode from the graph
         if node.op_type == "Dropout" and node.domain in ("", "ai.onnx") and len(node.input) > 2 and node.input[2]:

@@ -222,6 +222,16 @@ def test_integer_pow_is_named_as_unsupported(tmp_path):  # found by tools/fuzz.p
                        "Pow on int32 (e.g. node 'square')")
 
 
+def test_empty_name_for_a_required_input(tmp_path):  # found by tools/fuzz.py: TVM's importer segfaulted
+    p = _save(tmp_path / "c.onnx", [helper.make_node("Concat", ["", "x"], ["y"], axis=0, name="cat")],
+              [vi("x", T.FLOAT, [2, 4])], [vi("y", T.FLOAT, [2, 4])])
+    assert_clean_error(run_cli("compile", str(p), "-o", str(tmp_path / "o")), ModelFormatError.exit_code,
+                       "node 'cat' (Concat) leaves its required input 0 empty")
+    clip = _save(tmp_path / "clip.onnx", [helper.make_node("Clip", ["x", "", "hi"], ["y"])], [vi("x", T.FLOAT, [2, 4])],
+                 [vi("y", T.FLOAT, [2, 4])], [numpy_helper.from_array(np.array(1.0, np.float32), "hi")])
+    assert run_cli("compile", str(clip), "-o", str(tmp_path / "o2"), "-q").returncode == 0  # optional: fine
+
+
 def test_undefined_input_element_type(tmp_path):  # found by tools/fuzz.py (was KeyError, exit 70)
     p = _save(tmp_path / "u.onnx", [helper.make_node("Relu", ["x"], ["y"])],
               [vi("x", T.FLOAT, [2, 4]), vi("extra", T.UNDEFINED, [3])], [vi("y", T.FLOAT, [2, 4])])

@@ -31,8 +31,8 @@ CASES = {
     "hardsigmoid": (lambda: _model([helper.make_node("HardSigmoid", ["x"], ["y"])]), "default"),
     "reducemax": (lambda: _model([helper.make_node("ReduceMax", ["x"], ["y"], axes=[2, 3], keepdims=1)],
                                  out_shape=[1, 4, 1, 1]), "default"),
-    "max": (lambda: _model([helper.make_node("Max", ["x", "z"], ["y"])], [_c("z", 0.5, (1, 4, 1, 1))]), "nchw"),
-    "min": (lambda: _model([helper.make_node("Min", ["x", "z"], ["y"])], [_c("z", 0.5, (1, 4, 1, 1))]), "nchw"),
+    "max": (lambda: _model([helper.make_node("Max", ["x", "z"], ["y"])], [_c("z", 0.5, (1, 4, 1, 1))]), "default"),
+    "min": (lambda: _model([helper.make_node("Min", ["x", "z"], ["y"])], [_c("z", 0.5, (1, 4, 1, 1))]), "default"),
 }
 
 
