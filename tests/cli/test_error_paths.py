@@ -232,6 +232,15 @@ def test_empty_name_for_a_required_input(tmp_path):  # found by tools/fuzz.py: T
     assert run_cli("compile", str(clip), "-o", str(tmp_path / "o2"), "-q").returncode == 0  # optional: fine
 
 
+def test_split_with_one_output_compiles_and_matches_ort(tmp_path):  # found by tools/fuzz.py (was exit 70)
+    p = _save(tmp_path / "s.onnx", [helper.make_node("Split", ["x"], ["s"], axis=1),
+                                     helper.make_node("Relu", ["s"], ["y"])],
+              [vi("x", T.FLOAT, [2, 5])], [vi("y", T.FLOAT, [2, 5])])
+    assert run_cli("compile", str(p), "-o", str(tmp_path / "o"), "-q").returncode == 0
+    v = run_cli("verify", str(tmp_path / "o"), "--json")
+    assert v.returncode == 0 and json.loads(v.stdout)["passed"], v.stdout + v.stderr
+
+
 def test_undefined_input_element_type(tmp_path):  # found by tools/fuzz.py (was KeyError, exit 70)
     p = _save(tmp_path / "u.onnx", [helper.make_node("Relu", ["x"], ["y"])],
               [vi("x", T.FLOAT, [2, 4]), vi("extra", T.UNDEFINED, [3])], [vi("y", T.FLOAT, [2, 4])])
