@@ -47,16 +47,21 @@ def test_one_session_shared_by_eight_threads(tiny_artifacts):
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(spec.shape).astype(np.float32) for _ in range(8)]
     want = [sess.run({spec.name: x})["y"] for x in xs]
-    bad = []
+    bad, errors, runs = [], [], [0] * 8
 
     def hammer(i):
-        for _ in range(1000):  # 8 x 1000 runs: issue 13 "done when"
-            if not np.array_equal(sess.run({spec.name: xs[i]})["y"], want[i]):
-                bad.append(i)
+        try:
+            for _ in range(1000):  # 8 x 1000 runs: issue 13 "done when"
+                if not np.array_equal(sess.run({spec.name: xs[i]})["y"], want[i]):
+                    bad.append(i)
+                runs[i] += 1
+        except Exception as e:  # noqa: BLE001 - an exception in a thread would otherwise only warn
+            errors.append(f"thread {i}: {type(e).__name__}: {e}")
 
     threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not bad
+    assert not errors, errors[:3]
+    assert not bad and runs == [1000] * 8, (len(bad), runs)
