@@ -32,6 +32,7 @@ class CompileOptions:
 
     target: str = "host"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_values: dict[str, list] = field(default_factory=dict)  # pinned inputs (constants), as nested lists
     pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
     schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
 
@@ -83,12 +84,35 @@ def _check_dims(specs: list[TensorSpec], what: str) -> None:
                                  f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
 
 
+def _values_as_lists(values: dict | None) -> dict[str, list]:
+    """input_values as JSON-able nested lists (the manifest records them); numbers or arrays in."""
+    import numpy as np
+
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserInputError(f"input_values must be a dict {{name: value}}, not {type(values).__name__}")
+    out = {}
+    for k, v in values.items():
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf" or a.size == 0:
+            raise UserInputError(f"input_values['{k}'] = {v!r}: give a number or an array of numbers")
+        out[str(k)] = a.tolist()
+    return out
+
+
 def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
     """Run the graph passes and the TVM importer: returns (IRModule, inputs, output names, reports)."""
     if src.format == "onnx":
-        shapes = {**src.default_shapes, **opts.input_shapes}
-        ctx = passes.PassContext(input_shapes=shapes, verbose=verbose)
-        model, reports = passes.run_pipeline(src.onnx, opts.pipeline, ctx)
+        both = sorted(set(opts.input_values) & set(opts.input_shapes))
+        if both:
+            raise UserInputError(f"{both}: give an input a value (--input-value) or a shape (--input-shape), not both")
+        shapes = {k: v for k, v in {**src.default_shapes, **opts.input_shapes}.items() if k not in opts.input_values}
+        ctx = passes.PassContext(input_shapes=shapes, input_values=opts.input_values, verbose=verbose)
+        names = opts.pipeline
+        if opts.input_values and "pin_input_values" not in names:  # a custom pipeline still pins them
+            names = ["pin_input_values", *names]
+        model, reports = passes.run_pipeline(src.onnx, names, ctx)
         from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
 
         check_onnx_ops(model)  # an unsupported op is the clearer message than the dtype it takes
@@ -97,8 +121,8 @@ def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
         mod = onnx_to_relax(model, {t.name: t.shape for t in inputs})
         out_names = [o.name for o in model.graph.output]
     else:
-        if opts.input_shapes:
-            raise UserInputError("--input-shape is not supported for TFLite models (their shapes are fixed)")
+        if opts.input_shapes or opts.input_values:
+            raise UserInputError("--input-shape / --input-value are not supported for TFLite models (their inputs are fixed)")
         reports = []
         inputs = [TensorSpec(n, s, d) for n, s, d in src.tflite.io()]
         _check_dims(inputs, "input")
@@ -171,7 +195,7 @@ def _has_qdq(mod) -> bool:
 
 
 def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
-            input_shapes: dict[str, tuple[int, ...]] | None = None, pipeline: list[str] | None = None,
+            input_shapes: dict[str, tuple[int, ...]] | None = None, input_values: dict | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
             quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False) -> Artifact:
@@ -183,7 +207,9 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     kernels where the target has a dot-product instruction; ``speed_guard`` (default: on for the
     host) measures each layer and keeps float where int8 is not faster. ``drop_fake_quant`` also
     skips the rounding in front of float convs and products: faster on small models, accuracy
-    model-dependent (docs/optimize.md); off by default."""
+    model-dependent (docs/optimize.md); off by default. ``input_values={"sr": 16000}`` pins inputs to
+    constants before folding (a mode selector, an op's axes/shape): they are no longer inputs of the
+    artifact, and verification feeds the same values to the reference."""
     out = Path(out)
     outdir.prepare(out, force, "artifact", outdir.artifact_files)  # before any work: fail fast
     derived = None
@@ -207,6 +233,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         model = derived = quantize_model(model, quantize, calib, input_shapes=input_shapes, verbose=verbose).model
     tgt = resolve(load_target(target))
     opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
+                          input_values=_values_as_lists(input_values),
                           pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
                           schedule=schedule)
     t0 = time.perf_counter()
@@ -214,6 +241,9 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     if derived is not None and isinstance(origin, str):
         zoo_src = resolve_model(origin, fetch_quiet=True)
         src.input_ranges, src.input_samples = zoo_src.input_ranges, zoo_src.input_samples
+    if src.default_values:  # a zoo entry's pinned inputs (the user's values win)
+        opts.input_values = {**_values_as_lists({k: v for k, v in src.default_values.items()
+                                                 if k not in opts.input_shapes}), **opts.input_values}
     mod, inputs, out_names, reports = import_model(src, opts, verbose)
     t_import = time.perf_counter() - t0
     _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)

@@ -25,6 +25,7 @@ class SourceModel:
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     input_samples: dict[str, str] = field(default_factory=dict)
     default_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    default_values: dict[str, object] = field(default_factory=dict)  # zoo inputs pinned by value
 
     @property
     def sha256(self) -> str:
@@ -60,4 +61,5 @@ def resolve_model(model: "str | Path | onnx.ModelProto | SourceModel", fetch_qui
         src.input_ranges = {i.name: i.range for i in zoo_entry.inputs}
         src.input_samples = {i.name: i.sample for i in zoo_entry.inputs if i.sample}
         src.default_shapes = zoo_entry.input_shapes
+        src.default_values = zoo_entry.input_values
     return src

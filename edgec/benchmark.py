@@ -160,7 +160,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
     import edgec
     from edgec.reference import reference_for
     from edgec.runtime.host import is_foreign
-    from edgec.verification import _source_bytes, compare, default_inputs
+    from edgec.verification import _source_bytes, compare, default_inputs, reference_feeds
 
     base = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgec-bench-"))
     rows = []
@@ -172,7 +172,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         feeds = default_inputs(art)
         if expected is None:
             fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)
-            expected = reference_for(fmt, data).run(feeds)
+            expected = reference_for(fmt, data).run(reference_feeds(art, fmt, data, feeds))
         t = art.manifest.target
         latency, peak, note = None, None, ""
         if t.get("kind") == "cuda":

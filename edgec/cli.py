@@ -32,6 +32,28 @@ def _parse_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _parse_values(values: tuple[str, ...]) -> dict[str, list]:
+    """--input-value NAME=V or NAME=V1,V2,... (numbers; true/false for booleans)."""
+    def number(text: str):
+        t = text.strip().lower()
+        if t in ("true", "false"):
+            return t == "true"
+        return float(t) if any(c in t for c in ".en") else int(t)
+
+    out = {}
+    for v in values:
+        name, sep, text = v.partition("=")
+        try:
+            if not sep or not name or not text:
+                raise ValueError
+            items = [number(x) for x in text.split(",")]
+        except ValueError:
+            raise UserInputError(f"bad --input-value {v!r}; expected NAME=V or NAME=V1,V2,... with numbers, "
+                                 "e.g. sr=16000") from None
+        out[name] = items[0] if len(items) == 1 else items
+    return out
+
+
 def _load_npz(path: str, specs: list) -> dict:
     """Inputs from an .npz (one array per input name) or an .npy (a model with one input)."""
     from edgec.runtime.files import load_arrays
@@ -66,6 +88,9 @@ def cli() -> None:
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="artifact directory to write")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..",
               help="pin an input's shape (repeatable); needed for dynamic ONNX inputs")
+@click.option("--input-value", "input_value", multiple=True, metavar="NAME=V[,V..]",
+              help="pin an input's value (repeatable): it becomes a constant, e.g. a mode selector sr=16000 "
+                   "or an op's axes; the artifact no longer takes it")
 @click.option("--schedule", type=click.Choice(["default", "nchw", "none"]), default="default", show_default=True,
               help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison); "
                    "'nchw' edgec's first-generation schedules in the model's own layout")
@@ -88,13 +113,14 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
-def compile_cmd(model, target, out, input_shape, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard,
+def compile_cmd(model, target, out, input_shape, input_value, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard,
                 drop_fake_quant, force,
                 as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
 
     art = edgec.compile(model, target=target, out=out, input_shapes=_parse_shapes(input_shape),
+                        input_values=_parse_values(input_value),
                         pipeline=_pipeline(pipeline), schedule=schedule, force=force,
                         tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
                         speed_guard=speed_guard, drop_fake_quant=drop_fake_quant, verbose=not quiet)

@@ -166,6 +166,20 @@ def _source_bytes(art: Artifact, model) -> tuple[str, bytes]:
     return src["format"], data
 
 
+def reference_feeds(art: Artifact, fmt: str, data: bytes, feeds: dict) -> dict:
+    """The feeds for the reference runtime: the artifact's plus the inputs pinned at compile time
+    (--input-value), which the source model still takes."""
+    pinned = art.manifest.compile_options.get("input_values") or {}
+    if not pinned or fmt != "onnx":
+        return feeds
+    import onnx
+
+    from edgec.compiler.passes.pin_input_values import coerce_value
+
+    inputs = {vi.name: vi for vi in onnx.load_from_string(data).graph.input}
+    return {**feeds, **{k: coerce_value(k, v, inputs[k]) for k, v in pinned.items() if k in inputs}}
+
+
 def default_tolerance(art: Artifact) -> float:
     """The relative-L2 bound: QDQ_RTOL_L2 for quantized models, DEFAULT_RTOL_L2 otherwise."""
     return QDQ_RTOL_L2 if art.manifest.compile_options.get("qdq") else DEFAULT_RTOL_L2
@@ -193,7 +207,7 @@ def verify(artifact: "str | Path | Artifact", model=None, inputs: dict | None = 
 
         check_feeds(art.manifest.inputs, feeds)  # before the reference sees them
     ref = reference_for(fmt, data)
-    expected = ref.run(feeds)
+    expected = ref.run(reference_feeds(art, fmt, data, feeds))
     got, ran_on = _run_artifact(art, feeds, emulate)
     errs = [e.gate(tolerance, max_abs.get(e.name)) for e in compare(got, expected)]
     return VerifyResult(str(art.path), ref.name, ran_on, tolerance, max(e.max_abs_error for e in errs),

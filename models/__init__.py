@@ -29,6 +29,7 @@ class InputInfo:
     dtype: str
     range: tuple[float, float]
     sample: str = ""  # generator in edgec.models.samples used for verification inputs
+    value: "float | int | None" = None  # pinned by default (compile's input_values): a mode selector
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,19 @@ class ZooModel:
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {i.name: i.shape for i in self.inputs}
+        return {i.name: i.shape for i in self.inputs if i.value is None}
+
+    @property
+    def input_values(self) -> dict[str, "float | int"]:
+        return {i.name: i.value for i in self.inputs if i.value is not None}
 
 
 def registry() -> dict[str, ZooModel]:
     raw = tomllib.loads(_ZOO.read_text())
     out = {}
     for name, d in raw.items():
-        inputs = tuple(InputInfo(i["name"], tuple(i["shape"]), i["dtype"], tuple(i["range"]), i.get("sample", "")) for i in d.pop("inputs"))
+        inputs = tuple(InputInfo(i["name"], tuple(i["shape"]), i["dtype"], tuple(i.get("range", (0, 0))),
+                                 i.get("sample", ""), i.get("value")) for i in d.pop("inputs"))
         out[name] = ZooModel(name=name, inputs=inputs, **d)
     return out
 

@@ -127,7 +127,7 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
     from edgec.reference import reference_for
     from edgec.runtime.artifact import Artifact
     from edgec.runtime.threads import active_threads
-    from edgec.verification import default_inputs
+    from edgec.verification import default_inputs, reference_feeds
 
     results = {}
     for name, entry in plan.items():
@@ -145,7 +145,8 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
         src_bytes = Path(entry["source"]).read_bytes() if entry["format"] == "onnx" and entry["source"].endswith(".onnx") \
             else edgec.models.fetch(entry["source"], quiet=True).read_bytes()
         ref = reference_for(entry["format"], src_bytes, threads=threads, qdq=False)  # timed: ORT as users run it
-        runners[ref.name] = lambda r=ref, f=feeds: r.run(f)
+        ref_feeds = reference_feeds(art, entry["format"], src_bytes, feeds)  # + inputs pinned by value
+        runners[ref.name] = lambda r=ref, f=ref_feeds: r.run(f)
         if "edgec-int8" in entry["variants"]:  # ORT on the same QDQ model: the int8 peer
             qref = reference_for("onnx", (Path(entry["variants"]["edgec-int8"]["path"]) / "source.onnx").read_bytes(),
                                  threads=threads, qdq=False)  # ORT's own int8 kernels: the speed peer

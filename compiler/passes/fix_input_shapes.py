@@ -21,6 +21,18 @@ def dims(vi: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
 
 
+def dynamic_inputs_error(dynamic: list[onnx.ValueInfoProto]) -> UserInputError:
+    """One error naming every input with a dynamic shape, with a ready-to-paste --input-shape line
+    (N where the model leaves a dimension open)."""
+    what = ", ".join(f"'{vi.name}' {dims(vi)}" for vi in dynamic)
+    flags = " ".join(f"--input-shape {vi.name}=" + ",".join(str(d) if isinstance(d, int) and d > 0 else "N"
+                                                          for d in dims(vi)) for vi in dynamic)
+    noun = "input has a dynamic shape" if len(dynamic) == 1 else f"{len(dynamic)} inputs have dynamic shapes"
+    return UserInputError(f"{noun}: {what}; give static ones",
+                          hint=f"replace each N: {flags} (an input that selects a mode can be pinned by value "
+                               "instead: --input-value NAME=V)")
+
+
 @register("fix_input_shapes")
 def fix_input_shapes(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
     model = copy_model(model)
@@ -29,15 +41,15 @@ def fix_input_shapes(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mod
     unknown = sorted(set(ctx.input_shapes) - set(names))
     if unknown:
         raise UserInputError(f"--input-shape names {unknown} are not inputs of the model; its inputs are {names}")
+    dynamic = [vi for vi in inputs if vi.name not in ctx.input_shapes
+               and any(not isinstance(d, int) or d <= 0 for d in dims(vi))]
+    if dynamic:  # all of them in one error: a user fixes them in one go, not one per run
+        raise dynamic_inputs_error(dynamic)
     fixed = 0
     for vi in inputs:
         cur = dims(vi)
         want = ctx.input_shapes.get(vi.name)
         if want is None:
-            if any(not isinstance(d, int) or d <= 0 for d in cur):
-                raise UserInputError(
-                    f"input '{vi.name}' has a dynamic shape {cur}; give a static one",
-                    hint=f"--input-shape {vi.name}=" + ",".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in cur))
             continue
         if len(want) != len(cur):
             raise UserInputError(f"--input-shape for '{vi.name}' has rank {len(want)}, the model's input has rank {len(cur)} {cur}")

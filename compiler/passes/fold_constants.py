@@ -1,6 +1,6 @@
 """Constant folding, including shape arithmetic: Shape/Size of static tensors become constants,
 and any node whose inputs are all constant is evaluated once (with onnx's reference evaluator)
-and replaced by an initializer.
+and replaced by an initializer; an If whose condition becomes constant is replaced by its branch.
 
 Why our own and not an ORT-optimized model: we need to fold on the graph we then keep editing
 (BN folding, pruning, quantization), report what changed, and not depend on which fusions a given
@@ -16,6 +16,7 @@ from onnx.reference import ReferenceEvaluator
 
 from edgec.compiler.passes.graph_utils import copy_model, remove_dead
 from edgec.compiler.passes.infer_shapes import fresh_shapes
+from edgec.compiler.passes.inline_if import inline_constant_ifs
 from edgec.compiler.passes.registry import PassContext, register
 from edgec.errors import ModelFormatError
 
@@ -50,13 +51,15 @@ def _evaluate(node: onnx.NodeProto, values: dict[str, np.ndarray], opset: list) 
 def fold_constants(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
     """Fold, re-infer shapes, repeat until nothing more folds (folding a Reshape target lets
     inference prove the next Shape static)."""
-    total = {"folded": 0, "dead_removed": 0, "rounds": 0}
+    total = {"folded": 0, "dead_removed": 0, "rounds": 0, "ifs_inlined": 0}
     while True:
         model, changed = _fold_once(fresh_shapes(model))
+        model, inlined = inline_constant_ifs(model)  # an If on a now-constant condition is its branch
         total["rounds"] += 1
         total["folded"] += changed["folded"]
         total["dead_removed"] += changed["dead_removed"]
-        if not changed["folded"]:
+        total["ifs_inlined"] += inlined
+        if not changed["folded"] and not inlined:
             return model, total
 
 

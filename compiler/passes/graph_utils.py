@@ -40,6 +40,18 @@ def set_initializer(graph: onnx.GraphProto, name: str, value: np.ndarray) -> Non
     graph.initializer.append(numpy_helper.from_array(value, name))
 
 
+def used_names(node: onnx.NodeProto) -> set[str]:
+    """Names a node reads: its inputs and, for If/Loop/Scan, what its subgraphs read from outside
+    (a superset: names a subgraph defines itself are included too, which only keeps more alive)."""
+    names = {i for i in node.input if i}
+    for a in node.attribute:
+        for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+            for n in sub.node:
+                names |= used_names(n)
+            names.update(o.name for o in sub.output)
+    return names
+
+
 def remove_dead(graph: onnx.GraphProto) -> int:
     """Drop nodes whose outputs nobody uses and initializers nobody reads. Returns nodes removed."""
     live = {o.name for o in graph.output}
@@ -47,7 +59,7 @@ def remove_dead(graph: onnx.GraphProto) -> int:
     for node in reversed(graph.node):
         if any(o in live for o in node.output if o):
             keep.append(node)
-            live.update(i for i in node.input if i)
+            live.update(used_names(node))
     removed = len(graph.node) - len(keep)
     if removed:
         del graph.node[:]

@@ -17,9 +17,10 @@ from edgec.errors import UserInputError
 
 @dataclass
 class PassContext:
-    """What passes may need besides the graph: user-given input shapes, verbosity."""
+    """What passes may need besides the graph: user-given input shapes and values, verbosity."""
 
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_values: dict[str, object] = field(default_factory=dict)  # name -> number / list / array
     verbose: bool = False
 
 
