@@ -1,17 +1,20 @@
-"""Integer conv2d / matmul kernels: int8 x int8 -> int32 on the target's dot-product instruction.
+"""Integer conv2d / matmul kernels: int8 x int8 -> int32 on the target's multiply-accumulate ISA.
 
 One kernel covers conv2d (any kernel size, stride, padding, dilation; groups=1) and matmul (a 1x1
 "conv" over rows, channels last). Two stages in one PrimFunc:
-  pack  quantized activations -> [N, C/4, Hp, Wp, 4] (NCHW input) or [N, Hp, Wp, C4*4] (rows) in
-        the instruction's operand dtype, spatially padded with the zero point, channels padded to
-        4 (4 consecutive channels of a pixel = 1 broadcast)
+  pack  quantized activations -> [N, C/G, Hp, Wp, G] (NCHW input) or [N, Hp, Wp, CG*G] (NHWC)
+        in the instruction's operand dtype (int16 for vpmaddwd), spatially padded with the zero
+        point, channels padded to the ISA's group G (G consecutive channels of a pixel = 1
+        broadcast; isa.py)
   tile  per (row, U output pixels, V x L output channels): U*V int32 vector accumulators in
-        registers; each step broadcasts 4 activation bytes and multiplies them with 4 packed
-        weight bytes per lane (vpdpbusd / sdot); then the epilogue writes
+        registers; each step broadcasts G activations and multiplies them with G packed weights
+        per lane (vpdpbusd / sdot / vpmaddwd / smull+smlal+sadalp); then the epilogue writes
         epilogue((acc - corr[o]) * scale[o]): zero-point correction in int32, dequantize, then the
-        fused elementwise ops (bias, activation, the next layer's quantize; epilogue.py) NCHW (conv) or channels-last (matmul).
-Weights are packed at compile time to [O/L, KH, KW, C/4, L, 4], so each instruction's vector
-operand is one contiguous 64-byte (VNNI) or 16-byte (sdot) load.
+        fused elementwise ops (bias, activation, the next layer's quantize; epilogue.py), NCHW or
+        channels-last.
+Weights are packed at compile time to [O/L, KH, KW, C/G, L*G] int8, so each step's weight operand
+is one contiguous load (64 bytes VNNI, 16 sdot / vpmaddwd / smlal) and the library keeps 1 byte
+per weight on every ISA (vpmaddwd widens them in the load).
 
 Why our own kernel: TVM 0.27 imports QDQ models as float compute between quantize/dequantize (no
 speed-up) and has no int8 CPU schedule for Relax; its tensorize segfaults in this wheel, so the
@@ -84,12 +87,24 @@ def _act_shift(spec: ConvSpec, isa: DotISA) -> int:
 
 
 def pack_weights(w_q: np.ndarray, isa: DotISA) -> np.ndarray:
-    """int8 OIHW weights -> [O/L, KH, KW, C/4, L, 4], zero-padded."""
+    """int8 OIHW weights -> [O/L, KH, KW, C/G, L*G], zero-padded. Inside a step's L*G bytes:
+    lane-major, G channels each ([L][G]); smlal: two channel pairs one after the other
+    ([2][L][2]), each an 8-byte smull operand."""
     o, c, kh, kw = w_q.shape
-    L, mo, c4 = isa.lanes, _ceil(o, isa.lanes), _ceil(c, 4)
-    full = np.zeros((mo * L, c4 * 4, kh, kw), np.int8)
+    L, G = isa.lanes, isa.group
+    mo, cg = _ceil(o, L), _ceil(c, G)
+    full = np.zeros((mo * L, cg * G, kh, kw), np.int8)
     full[:o, :c] = w_q
-    return np.ascontiguousarray(full.reshape(mo, L, c4, 4, kh, kw).transpose(0, 4, 5, 2, 1, 3))
+    if isa.name == "smlal":  # (mo, L, cg, pair, 2, kh, kw) -> (mo, kh, kw, cg, pair, L, 2)
+        packed = full.reshape(mo, L, cg, 2, 2, kh, kw).transpose(0, 5, 6, 2, 3, 1, 4)
+    else:  # (mo, L, cg, G, kh, kw) -> (mo, kh, kw, cg, L, G)
+        packed = full.reshape(mo, L, cg, G, kh, kw).transpose(0, 4, 5, 2, 1, 3)
+    return np.ascontiguousarray(packed).reshape(mo, kh, kw, cg, L * G)
+
+
+def weights_fit(w_q: np.ndarray, isa: DotISA) -> bool:
+    """Whether the ISA's partial sums are exact for these weights (smlal: no -128, isa.py)."""
+    return isa.full_range_weights or not np.any(w_q == -128)
 
 
 def epilogue_constants(w_q: np.ndarray, w_scale, x_scale: float, spec: ConvSpec,
@@ -109,9 +124,12 @@ class Tile:
 
 
 def choose_tile(spec: ConvSpec, isa: DotISA) -> Tile:
-    """Most accumulators that fit the registers (U*V + V <= max_tile), U dividing the width if it can."""
+    """Most accumulators that fit the registers (U*V + V <= max_tile), U dividing the width if it
+    can. With few registers (AVX2), 2 channel vectors: 1 weight load feeds U products, 1
+    broadcast feeds V, and 4 vectors would leave U=2."""
     mo = _ceil(spec.o, isa.lanes)
-    v = max(d for d in range(1, 5) if mo % d == 0)
+    vmax = 2 if isa.max_tile < 20 else 4
+    v = max(d for d in range(1, vmax + 1) if mo % d == 0)
     u_max = max(1, min(12, isa.max_tile // v - 1))
     ow = spec.out_hw[1]
     if 8 <= u_max <= 9 and ow % 8 == 0 and spec.out_layout == "NCHW":
@@ -120,15 +138,33 @@ def choose_tile(spec: ConvSpec, isa: DotISA) -> Tile:
     return Tile(exact[0] if exact else min(u_max, ow), v)
 
 
-def _dot(isa: DotISA):
-    """acc (int32 x L) += 4-byte activation broadcast . 4 weight bytes per lane."""
-    nbytes = 4 * isa.lanes
+def _step(isa: DotISA):
+    """step(acc, act(off, dtype), w, widx) -> acc + the products of one group of G channels.
+    ``act(off, dtype)`` loads activations at channel offset ``off`` of the group."""
+    L, G = isa.lanes, isa.group
+    if isa.name == "pmaddwd":
+        def step(acc, act, w, widx):
+            a = T.reinterpret("int16x16", T.broadcast(T.reinterpret("int32", act(0, "int16x2")), L))
+            wv = T.Cast("int16x16", w.vload(widx, "int8x16"))
+            return acc + T.call_llvm_pure_intrin("int32x8", isa.llvm_intrin, a, wv)
+        return step
+    if isa.name == "smlal":
+        def pair(act, off):
+            return T.reinterpret("int8x8", T.broadcast(T.reinterpret("int16", act(off, "int8x2")), 4))
 
-    def dot(acc, act4, wvec):
-        a = T.reinterpret("int8x%d" % nbytes, T.broadcast(T.reinterpret("int32", act4), isa.lanes))
-        return T.call_llvm_pure_intrin("int32x%d" % isa.lanes, isa.llvm_intrin, acc, a, wvec)
+        def step(acc, act, w, widx):
+            w23 = widx[:-1] + [widx[-1] + 8]
+            prod = T.call_llvm_pure_intrin("int16x8", isa.llvm_intrin, pair(act, 0), w.vload(widx, "int8x8")) \
+                + T.call_llvm_pure_intrin("int16x8", isa.llvm_intrin, pair(act, 2), w.vload(w23, "int8x8"))
+            return acc + T.call_llvm_pure_intrin("int32x4", "llvm.aarch64.neon.saddlp.v4i32.v8i16", prod)
+        return step
+    nbytes = G * L
 
-    return dot
+    def step(acc, act, w, widx):  # vpdpbusd / sdot: acc += 4-byte broadcast . 4 weight bytes per lane
+        a = T.reinterpret("int8x%d" % nbytes, T.broadcast(T.reinterpret("int32", act(0, isa.act_dtype + "x4")), L))
+        return T.call_llvm_pure_intrin("int32x%d" % L, isa.llvm_intrin, acc, a, w.vload(widx, "int8x%d" % nbytes))
+
+    return step
 
 
 def _identity(val, oc, ep):
@@ -152,30 +188,31 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     N, C, H, W, O, KH, KW = spec.n, spec.c, spec.h, spec.w, spec.o, spec.kh, spec.kw
     (SH, SW), (DH, DW), (PT, PL, _, _) = spec.stride, spec.dilation, spec.pad
     OH, OW = spec.out_hw
-    XO, C4, MO = _ceil(OW, U), _ceil(C, 4), _ceil(O, L)
+    XO, CG, MO = _ceil(OW, U), _ceil(C, isa.group), _ceil(O, L)
+    G = isa.group
     HP, WP = (OH - 1) * SH + (KH - 1) * DH + 1, (XO * U - 1) * SW + (KW - 1) * DW + 1
     ZP, SHIFT = act_zero_point(spec, isa), _act_shift(spec, isa)
     NCHW_IN, NCHW_OUT = spec.in_layout == "NCHW", spec.out_layout == "NCHW"
     FULL_W, FULL_O = OW % U == 0, O % L == 0
-    dot = _dot(isa)
-    wvec = "int8x%d" % (4 * L)
+    step = _step(isa)
     EP_ROWS = max(ep_rows, 1)
     X_SHAPE, OUT_SHAPE = tuple(x_shape or spec.in_shape), tuple(out_param_shape or spec.out_shape)
-    FULL_C = C % 4 == 0
-    # NCHW input packs to [N, C/4, Hp, Wp, 4] (each 4-channel group one interleaved plane: the
-    # copy is a streaming 4-way interleave that LLVM vectorizes); channels-last input packs to
-    # [N, Hp, Wp, C4*4] (a vector copy). Either way 4 channels of a pixel are one 32-bit load.
-    XP_SHAPE = (N, C4, HP, WP, 4) if NCHW_IN else (N, HP, WP, C4 * 4)
+    FULL_C = C % G == 0
+    # NCHW input packs to [N, C/G, Hp, Wp, G] (each G-channel group one interleaved plane: the
+    # copy is a streaming G-way interleave that LLVM vectorizes); channels-last input packs to
+    # [N, Hp, Wp, CG*G] (a vector copy). Either way G channels of a pixel are one load.
+    XP_SHAPE = (N, CG, HP, WP, G) if NCHW_IN else (N, HP, WP, CG * G)
     # Waking the thread pool costs microseconds: small layers (PP-OCR cls is full of them) run serially.
-    pack_loop = T.parallel if N * C4 * HP * WP * 4 >= PARALLEL_PACK_BYTES else T.serial
+    pack_loop = T.parallel if N * CG * HP * WP * G >= PARALLEL_PACK_BYTES else T.serial
     tile_loop = T.parallel if spec.macs >= PARALLEL_MACS else T.serial
 
-    def act(xp, b, c4, yy, xx):
-        idx = [b, c4, yy, xx, 0] if NCHW_IN else [b, yy, xx, c4 * 4]
-        return xp.vload(idx, ad + "x4")
+    def act(xp, b, cg, yy, xx):
+        def load(off, dtype):
+            return xp.vload([b, cg, yy, xx, off] if NCHW_IN else [b, yy, xx, cg * G + off], dtype)
+        return load
 
     @T.prim_func
-    def main(xg: T.Buffer(X_SHAPE, spec.x_dtype), w: T.Buffer((MO, KH, KW, C4, L, 4), "int8"),
+    def main(xg: T.Buffer(X_SHAPE, spec.x_dtype), w: T.Buffer((MO, KH, KW, CG, L * G), "int8"),
              scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"),
              ep: T.Buffer((EP_ROWS, O), "float32"), outg: T.Buffer(OUT_SHAPE, out_dtype)):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
@@ -183,30 +220,30 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
         out = T.decl_buffer(spec.out_shape, out_dtype, data=outg.data)
         xp = T.alloc_buffer(XP_SHAPE, ad)
         if NCHW_IN:
-            for bc in pack_loop(N * C4):
+            for bc in pack_loop(N * CG):
                 for yy in range(HP):
                     if 0 <= yy - PT and yy - PT < H:
                         for xx in range(PL):
-                            for j in T.unroll(4):
-                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
+                            for j in T.unroll(G):
+                                xp[bc // CG, bc % CG, yy, xx, j] = T.Cast(ad, ZP)
                         for ix in range(W):
-                            for j in T.unroll(4):
-                                if FULL_C or bc % C4 * 4 + j < C:
-                                    xp[bc // C4, bc % C4, yy, PL + ix, j] = T.Cast(
-                                        ad, T.Cast("int32", x[bc // C4, bc % C4 * 4 + j, yy - PT, ix]) + SHIFT)
+                            for j in T.unroll(G):
+                                if FULL_C or bc % CG * G + j < C:
+                                    xp[bc // CG, bc % CG, yy, PL + ix, j] = T.Cast(
+                                        ad, T.Cast("int32", x[bc // CG, bc % CG * G + j, yy - PT, ix]) + SHIFT)
                                 else:
-                                    xp[bc // C4, bc % C4, yy, PL + ix, j] = T.Cast(ad, ZP)
+                                    xp[bc // CG, bc % CG, yy, PL + ix, j] = T.Cast(ad, ZP)
                         for xx in range(PL + W, WP):
-                            for j in T.unroll(4):
-                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
+                            for j in T.unroll(G):
+                                xp[bc // CG, bc % CG, yy, xx, j] = T.Cast(ad, ZP)
                     else:
                         for xx in range(WP):
-                            for j in T.unroll(4):
-                                xp[bc // C4, bc % C4, yy, xx, j] = T.Cast(ad, ZP)
+                            for j in T.unroll(G):
+                                xp[bc // CG, bc % CG, yy, xx, j] = T.Cast(ad, ZP)
         else:
             for by in pack_loop(N * HP):
                 for xx in range(WP):
-                    for cc in T.vectorized(C4 * 4):
+                    for cc in T.vectorized(CG * G):
                         if 0 <= by % HP - PT and by % HP - PT < H and PL <= xx and xx < PL + W and cc < C:
                             xp[by // HP, by % HP, xx, cc] = T.Cast(
                                 ad, T.Cast("int32", x[by // HP, by % HP - PT, xx - PL, cc]) + SHIFT)
@@ -223,13 +260,13 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                         acc[u, v, T.ramp(0, 1, L)] = T.broadcast(T.int32(0), L)
                 for kh in range(KH):
                     for kw in range(KW):
-                        for c4 in range(C4):
+                        for cg in range(CG):
                             for u in T.unroll(U):
                                 for v in T.unroll(V):
-                                    acc[u, v, T.ramp(0, 1, L)] = dot(
+                                    acc[u, v, T.ramp(0, 1, L)] = step(
                                         acc[u, v, T.ramp(0, 1, L)],
-                                        act(xp, b, c4, y * SH + kh * DH, (x0 + u) * SW + kw * DW),
-                                        w.vload([mo * V + v, kh, kw, c4, 0, 0], wvec))
+                                        act(xp, b, cg, y * SH + kh * DH, (x0 + u) * SW + kw * DW),
+                                        w, [mo * V + v, kh, kw, cg, 0])
                 if NCHW_OUT:
                     for v in T.unroll(V):
                         for l in range(L):

@@ -23,7 +23,7 @@ from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.qdq import KEEP_BEFORE, drop_float_qdq, droppable
-from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
+from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights, weights_fit
 
 MIN_REDUCTION = 16  # C*KH*KW below this: pack + epilogue cost more than the dot products save
 
@@ -38,6 +38,7 @@ class Int8Stats:
     weight_bytes: int = 0
     fused_epilogue_ops: int = 0
     guard_us: list = field(default_factory=list)  # [float, int8] microseconds per layer (measured guard)
+    isa: str | None = None  # the instruction the kernels are built on (isa.py)
 
     def skip(self, reason: str) -> None:
         self.float_layers[reason] = self.float_layers.get(reason, 0) + 1
@@ -45,7 +46,7 @@ class Int8Stats:
     def as_dict(self) -> dict:
         return {"int8_layers": self.int8_layers, "int8_macs": self.int8_macs,
                 "float_layers": dict(self.float_layers), "int8_weight_bytes": self.weight_bytes,
-                "fused_epilogue_ops": self.fused_epilogue_ops, "speed_guard_us": self.guard_us}
+                "fused_epilogue_ops": self.fused_epilogue_ops, "speed_guard_us": self.guard_us, "isa": self.isa}
 
 
 def _const(expr: Expr, var2val: dict) -> np.ndarray | None:
@@ -305,6 +306,7 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
     fake-quant pairs no int8 kernel reads (qdq.py). ``keep(index, plan) -> bool`` (the measured
     speed guard) can veto a layer."""
     stats = stats if stats is not None else Int8Stats()
+    stats.isa = isa.name if isa is not None else None
     if drop_qdq and isa is not None:
         mod = drop_unused_qdq(mod, stats)
     for gv, func in list(mod.functions_items()):
@@ -312,6 +314,9 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
             continue
         # without a dot-product ISA only the grouped-conv weights change: no plans to find
         plans, var2val = find_plans(func, Int8Stats()) if isa is not None else ({}, relax.analysis.get_var2val(func))
+        for c in [c for c, p in plans.items() if not weights_fit(p.match.w_q, isa)]:
+            del plans[c]
+            stats.skip(f"weights use -128 ({isa.name}'s int16 partial sums could overflow)")
         if keep is not None:
             vetoed = [c for i, (c, p) in enumerate(plans.items()) if not keep(i, p)]
             for c in vetoed:

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import edgec
 from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
-from edgec.compiler.int8.isa import SDOT, VNNI
+from edgec.compiler.int8.isa import PMADDWD, SDOT, SMLAL, VNNI
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
 from edgec.compiler.quantize import Int8Options, quantize
 from edgec.models.tiny import _Builder
@@ -18,7 +18,10 @@ from edgec.models.tiny import _Builder
 HOST = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
 # qemu-user does not emulate AVX-512: the VNNI kernels run only where the CPU has them (the sdot
 # path is checked end to end under qemu in tests/targets/test_cross.py)
-needs_vnni = pytest.mark.skipif(dot_isa(HOST) is not VNNI, reason="host CPU has no AVX-512 VNNI (not emulable)")
+_X86 = tvm.target.codegen.llvm_get_system_triple().startswith("x86_64")
+# the host runs the kernels of its own ISA and, on x86, the AVX2 ones (every AVX-512 CPU has AVX2)
+needs_int8_isa = pytest.mark.skipif(dot_isa(HOST) is None, reason="host CPU has no SIMD integer path edgec uses")
+HOST_ISAS = [i for i in (VNNI, PMADDWD) if dot_isa(HOST) is i or (i is PMADDWD and _X86 and dot_isa(HOST) is VNNI)]
 
 
 def _ort_conv(x, w, spec):
@@ -50,15 +53,17 @@ SPECS = [
 ]
 
 
-@needs_vnni
+@pytest.mark.parametrize("isa", [VNNI, PMADDWD], ids=lambda i: i.name)
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.c}x{s.h}x{s.w}->{s.o}k{s.kh}{s.kw}{s.in_layout}")
-def test_vnni_kernel_matches_a_float_conv_on_the_dequantized_values(spec):
+def test_kernel_matches_a_float_conv_on_the_dequantized_values(spec, isa):
+    if isa not in HOST_ISAS:
+        pytest.skip(f"host CPU cannot run {isa.name} (no qemu-user for AVX-512; aarch64 kernels: test_cross.py)")
     rng = np.random.default_rng(0)
     lo, hi = (0, 256) if spec.x_dtype == "uint8" else (-128, 128)
     xq = rng.integers(lo, hi, spec.in_shape).astype(spec.x_dtype)
-    wq = rng.integers(-127, 128, (spec.o, spec.c, spec.kh, spec.kw)).astype(np.int8)
+    wq = rng.integers(-128, 128, (spec.o, spec.c, spec.kh, spec.kw)).astype(np.int8)  # -128 too: no saturation
     ws, xs = rng.uniform(0.01, 0.02, spec.o).astype(np.float32), 0.05
-    got = _run_kernel(spec, VNNI, xq, wq, ws, xs)
+    got = _run_kernel(spec, isa, xq, wq, ws, xs)
     xf = (xq.astype(np.float32) - spec.x_zp) * xs
     if spec.in_layout == "NHWC":
         xf = xf.transpose(0, 3, 1, 2)
@@ -70,7 +75,7 @@ def test_vnni_kernel_matches_a_float_conv_on_the_dequantized_values(spec):
     assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-6
 
 
-@needs_vnni
+@needs_int8_isa
 def test_epilogue_writes_the_next_layers_int8_input():
     from tvm import tirx
 
@@ -85,19 +90,45 @@ def test_epilogue_writes_the_next_layers_int8_input():
         r = tirx.max(v + ep[0, oc], tirx.const(0.0, "float32"))
         return tirx.min(tirx.round(r / tirx.const(0.5, "float32")), tirx.const(127.0, "float32")).astype("int8")
 
-    got = _run_kernel(spec, VNNI, xq, wq, ws, 0.05, relu_quantize, bias[None], "int8")
-    plain = _run_kernel(spec, VNNI, xq, wq, ws, 0.05)
+    got = _run_kernel(spec, dot_isa(HOST), xq, wq, ws, 0.05, relu_quantize, bias[None], "int8")
+    plain = _run_kernel(spec, dot_isa(HOST), xq, wq, ws, 0.05)
     want = np.clip(np.round(np.maximum(plain + bias[None, :, None, None], 0) / 0.5), -128, 127).astype(np.int8)
     assert got.dtype == np.int8 and np.abs(got.astype(int) - want).max() <= 1 and (got == want).mean() > 0.99
 
 
-def test_aarch64_kernel_uses_the_sdot_instruction():
-    t = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76", "mattr": ["+neon", "+dotprod"]})
-    assert dot_isa(t) is SDOT
-    assert dot_isa(tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"})) is None
-    f = conv_int8_func(ConvSpec(1, 64, 1, 48, 32), SDOT)
-    asm = tvm.tirx.build(f.with_attr("global_symbol", "main"), target=t).inspect_source("asm")
-    assert "sdot" in asm
+def _asm(isa, target: dict, spec=ConvSpec(1, 64, 1, 48, 32)) -> str:
+    f = conv_int8_func(spec, isa)
+    return tvm.tirx.build(f.with_attr("global_symbol", "main"), target=tvm.target.Target(target)).inspect_source("asm")
+
+
+def test_aarch64_kernels_use_sdot_with_dotprod_and_smull_smlal_sadalp_without():
+    a76 = {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76", "mattr": ["+neon", "+dotprod"]}
+    a72 = {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72", "mattr": ["+neon"]}
+    assert dot_isa(tvm.target.Target(a76)) is SDOT and dot_isa(tvm.target.Target(a72)) is SMLAL
+    assert "sdot" in _asm(SDOT, a76)
+    asm = _asm(SMLAL, a72)
+    # per accumulator and group of 4 channels: smull + smlal (int16), then sadalp (int32)
+    assert asm.count("smull") >= 8 and asm.count("smlal") >= 8 and asm.count("sadalp") >= 8
+    assert "sdot" not in asm
+
+
+def test_avx2_kernel_multiplies_int16_pairs_with_vpmaddwd():
+    avx2 = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "haswell"}
+    assert dot_isa(tvm.target.Target(avx2)) is PMADDWD
+    assert dot_isa(tvm.target.Target({"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "x86-64"})) is None
+    asm = _asm(PMADDWD, avx2)
+    # one per accumulator in the channel loop's body; weights stay int8 in memory and are
+    # sign-extended by the load (one per channel vector)
+    assert asm.count("vpmaddwd") >= 8 and asm.count("vpmovsxbw") >= 2 and "vpdpbusd" not in asm
+
+
+def test_packed_weights_keep_one_byte_per_weight_on_every_isa():
+    w = np.random.default_rng(0).integers(-127, 128, (40, 13, 3, 3)).astype(np.int8)
+    for isa in (VNNI, SDOT, PMADDWD, SMLAL):
+        p = pack_weights(w, isa)
+        assert p.dtype == np.int8 and p.shape[-1] == isa.lanes * isa.group
+        assert p.size == -(-40 // isa.lanes) * isa.lanes * 9 * -(-13 // isa.group) * isa.group
+        assert np.sort(p.reshape(-1))[-w.size:].sum() >= 0 and np.count_nonzero(p) == np.count_nonzero(w)
 
 
 def _qdq_cnn(seed: int = 0) -> tuple[onnx.ModelProto, onnx.ModelProto, list]:
@@ -116,7 +147,7 @@ def _qdq_cnn(seed: int = 0) -> tuple[onnx.ModelProto, onnx.ModelProto, list]:
     return m, quantize(m, "int8", calib, Int8Options()).model, calib
 
 
-@needs_vnni
+@needs_int8_isa
 def test_qdq_model_runs_its_conv_and_matmul_layers_on_int8_kernels(tmp_path):
     m, q, calib = _qdq_cnn()
     art = edgec.compile(q, out=tmp_path / "q", speed_guard=False)
@@ -144,7 +175,7 @@ def test_qdq_model_runs_its_conv_and_matmul_layers_on_int8_kernels(tmp_path):
     assert art.manifest.compile_options["weight_bytes"] < 0.45 * f32.manifest.compile_options["weight_bytes"]
 
 
-@needs_vnni
+@needs_int8_isa
 def test_speed_guard_times_every_layer_and_keeps_the_faster(tmp_path):
     _, q, _ = _qdq_cnn(seed=1)
     art = edgec.compile(q, out=tmp_path / "q", speed_guard=True)
@@ -157,12 +188,22 @@ def test_speed_guard_times_every_layer_and_keeps_the_faster(tmp_path):
     assert edgec.verify(art, q).passed
 
 
-def test_target_without_a_dot_product_instruction_keeps_float(tmp_path):
+def test_avx2_target_runs_int8_on_vpmaddwd(tmp_path):
+    """x86 without VNNI (the speed guard is off for a named target: the static rules decide)."""
     _, q, _ = _qdq_cnn()
     art = edgec.compile(q, target="x86_64-avx2", out=tmp_path / "q")
     st = art.manifest.compile_options["int8"]
-    assert st["int8_layers"] == 0 and "no int8 dot-product instruction on x86_64-avx2" in st["float_layers"]
-    assert edgec.verify(art, q).passed
+    assert st["int8_layers"] == 4 and st["isa"] == "pmaddwd"
+    if _X86:
+        res = edgec.verify(art, q)
+        assert res.passed and res.rel_l2_error < 0.05, res
+
+
+def test_target_without_a_simd_integer_path_keeps_float_but_int8_weights(tmp_path):
+    _, q, _ = _qdq_cnn()
+    art = edgec.compile(q, target="rpi3-armv7", out=tmp_path / "q")
+    st = art.manifest.compile_options["int8"]
+    assert st["int8_layers"] == 0 and "no int8 dot-product instruction on rpi3-armv7" in st["float_layers"]
 
 
 def test_fake_quant_is_dropped_except_where_an_int8_kernel_or_a_float_conv_reads_it():
