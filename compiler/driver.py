@@ -16,7 +16,6 @@ from edgec import outdir
 from edgec.compiler import passes
 from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
-from edgec.compiler.lower import build_and_export
 from edgec.compiler.source import SourceModel, resolve_model
 from edgec.compiler.weights import weight_bytes
 from edgec.compiler.tvm_target import cpu_requirements, resolve
@@ -35,6 +34,7 @@ class CompileOptions:
     input_values: dict[str, list] = field(default_factory=dict)  # pinned inputs (constants), as nested lists
     pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
     schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
+    runtime: str = "vm"  # "micro": edgec's own runtime (compiler/micro); "auto": micro where it applies
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -198,7 +198,8 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             input_shapes: dict[str, tuple[int, ...]] | None = None, input_values: dict | None = None, pipeline: list[str] | None = None,
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
-            quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False) -> Artifact:
+            quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False,
+            runtime: str = "vm") -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
@@ -235,7 +236,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
     opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
                           input_values=_values_as_lists(input_values),
                           pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
-                          schedule=schedule)
+                          schedule=schedule, runtime=runtime)
     t0 = time.perf_counter()
     src = resolve_model(model)
     if derived is not None and isinstance(origin, str):
@@ -263,7 +264,10 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
         db, db_path = _tuning_db(tgt, tuning_db)
         knobs_for = db.knobs_for if db else None
-        lib = build_and_export(mod, tgt, staging, pipeline=relax_pipeline(tgt, schedule, stats, knobs_for))
+        from edgec.compiler.micro import build_library
+
+        lib, runtime_info = build_library(mod, tgt, staging, relax_pipeline(tgt, schedule, stats, knobs_for), runtime,
+                                          [t.name for t in inputs], [t.name for t in outputs])
         t_build = time.perf_counter() - t0 - t_import
         _log(f"built {lib.name} in {t_build:.1f}s", verbose)
         target_d = tgt.to_dict() | {"requires": cpu_requirements(tgt)}  # checked at load time, there
@@ -280,6 +284,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
         manifest.compile_options["schedule_stats"] = stats
         manifest.compile_options["qdq"] = qdq
         manifest.compile_options["weight_bytes"] = weight_bytes(mod)
+        manifest.compile_options.update(runtime_info)
         if int8 is not None:
             manifest.compile_options["int8"] = int8[1].as_dict()
         manifest.compile_options["tuning_db"] = str(db_path) if db_path else None

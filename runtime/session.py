@@ -29,6 +29,14 @@ def _tvm_runtime():
 class Session:
     """A loaded artifact ready to run: ``Session.run({"x": array}) -> {"out": array}``."""
 
+    def __new__(cls, path: "str | Path" = "", threads: int | None = None):
+        """An artifact compiled for the micro runtime gets a MicroSession (runtime/micro_session.py)."""
+        if cls is Session and _runtime_of(Path(path)) == "micro":
+            from edgec.runtime.micro_session import MicroSession
+
+            return super().__new__(MicroSession)
+        return super().__new__(cls)
+
     def __init__(self, path: "str | Path", threads: int | None = None) -> None:
         self.path = Path(path)
         self.manifest: Manifest = read_manifest(self.path)
@@ -151,6 +159,21 @@ class Session:
                 self._dev.sync()
             times.append(time.perf_counter() - t0)
         return times
+
+
+def _runtime_of(path: Path) -> str:
+    """The manifest's compile_options.runtime, read only to choose the Session class: the chosen
+    class checks the manifest in full (a malformed one is reported there)."""
+    import json
+
+    from edgec.errors import EdgecError
+    from edgec.runtime.files import MANIFEST_LIMIT, read_bytes
+
+    try:
+        opts = json.loads(read_bytes(path / "manifest.json", "manifest", MANIFEST_LIMIT)).get("compile_options") or {}
+        return opts.get("runtime", "vm") if isinstance(opts, dict) else "vm"
+    except (EdgecError, OSError, ValueError, AttributeError):
+        return "vm"
 
 
 def _to_numpy(o) -> np.ndarray:

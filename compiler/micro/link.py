@@ -1,0 +1,48 @@
+"""Link kernels + plan + weights + the model glue into one library with the target's C compiler."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from edgec.errors import EdgecError, ToolchainError
+from edgec.targets import Target
+
+MICRO_SRC = Path(__file__).resolve().parents[2] / "runtime" / "micro"
+if not MICRO_SRC.exists():  # installed (non-editable): the sources ship inside edgec.runtime
+    import edgec.runtime as _rt
+
+    MICRO_SRC = Path(_rt.__file__).parent / "micro"
+# Only the plan is exported: kernels, glue and the weights stay local to the library, so two
+# models (or TVM's own runtime) in one process never bind each other's symbols.
+_VERSION_SCRIPT = "{ global: edgec_model_plan; local: *; };\n"
+
+
+def c_compiler(target: Target) -> str:
+    """The C compiler for ``target``: the cross g++ named by its TOML with gcc in its place, or
+    the host's cc."""
+    if not target.is_cross:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise ToolchainError("no C compiler (cc) on this machine", hint="apt-get install gcc (make setup does this)")
+        return cc
+    cxx = target.toolchain.cxx
+    cc = cxx[:-3] + "gcc" if cxx.endswith("g++") else cxx
+    if not cc or shutil.which(cc) is None:
+        pkg = (target.toolchain.package or "a cross gcc").replace("g++", "gcc")
+        raise ToolchainError(f"cross C compiler '{cc}' for target {target.name} is not installed",
+                             hint=f"apt-get install {pkg} (make setup does this)")
+    return cc
+
+
+def link_model(target: Target, folder: Path, out: Path) -> None:
+    """folder holds kernels.o, plan.c, weights.S and weights.bin; writes the library ``out``."""
+    cc = c_compiler(target)
+    (folder / "exports.map").write_text(_VERSION_SCRIPT)
+    shutil.copy2(MICRO_SRC / "model_glue.c", folder / "model_glue.c")
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-Wextra", f"-I{MICRO_SRC}", "-o", str(out),
+           "kernels.o", "plan.c", "model_glue.c", "weights.S", "-Wl,--version-script=exports.map", "-Wl,--gc-sections",
+           "-s", "-lm"]
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    if proc.returncode:
+        raise EdgecError(f"linking the micro model library failed ({Path(cc).name}):\n{proc.stderr[-2000:]}")

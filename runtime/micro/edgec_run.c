@@ -1,0 +1,105 @@
+/* edgec-run for the micro runtime: run an artifact's model.so on .npy inputs, with no Python and
+ * no TVM runtime.
+ *   edgec-run model.so --input x.npy [--input y.npy ...] [--output-dir out] [--repeat N] [--threads N]
+ * manifest.json next to the library is checked before any of the model's code is loaded.
+ * Exit codes: 2 bad arguments, 5 bad inputs or a failed run, 6 a bad artifact. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "edgec_runtime.h"
+#include "npy.h"
+
+#define MAX_INPUTS 64
+#define MAX_REPEAT 1000000
+
+static int usage(const char* why) {
+  if (why) fprintf(stderr, "error: %s\n", why);
+  fprintf(stderr, "usage: edgec-run MODEL.so --input IN.npy [--input ...] [--output-dir DIR] [--repeat N] [--threads N]\n");
+  return 2;
+}
+
+static int parse_int(const char* s, long lo, long hi, long* out) {
+  char* end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < lo || v > hi) return 0;
+  *out = v;
+  return 1;
+}
+
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char** argv) {
+  const char* inputs[MAX_INPUTS];
+  const char* out_dir = NULL;
+  long repeat = 0, threads = 0;
+  int n_in = 0, i, rc = 0;
+  char err[1024] = {0};
+  edgec_model* m;
+  if (argc < 2 || argv[1][0] == '-') return usage("the first argument is the model library");
+  for (i = 2; i < argc; i++) {
+    const char* a = argv[i];
+    if (i + 1 >= argc) return usage("an option lacks its value");
+    if (!strcmp(a, "--input")) {
+      if (n_in >= MAX_INPUTS) return usage("too many inputs");
+      inputs[n_in++] = argv[++i];
+    } else if (!strcmp(a, "--output-dir")) out_dir = argv[++i];
+    else if (!strcmp(a, "--repeat")) { if (!parse_int(argv[++i], 0, MAX_REPEAT, &repeat)) return usage("--repeat must be an integer from 0 to 1000000"); }
+    else if (!strcmp(a, "--threads")) { if (!parse_int(argv[++i], 1, 64, &threads)) return usage("--threads must be an integer from 1 to 64"); }
+    else return usage("unknown option");
+  }
+  if (out_dir) {
+    struct stat st;
+    if (stat(out_dir, &st) || !S_ISDIR(st.st_mode)) return usage("--output-dir does not exist or is not a directory");
+  }
+  m = edgec_load_threads(argv[1], (int)threads, err, sizeof err);
+  if (!m) { fprintf(stderr, "error: %s\n", err); return 6; }
+  if (n_in != edgec_num_inputs(m)) {
+    fprintf(stderr, "error: the model takes %d input(s), %d given\n", edgec_num_inputs(m), n_in);
+    edgec_free(m);
+    return 5;
+  }
+  for (i = 0; i < n_in && !rc; i++) {
+    edgec_npy a;
+    if (edgec_npy_load(inputs[i], &a, err, sizeof err) ||
+        edgec_set_input(m, i, a.data, a.shape, a.ndim, a.dtype, err, sizeof err)) {
+      fprintf(stderr, "error: %s: %s\n", inputs[i], err);
+      rc = 5;
+    }
+    free(a.data);
+  }
+  if (!rc && edgec_run(m, err, sizeof err)) { fprintf(stderr, "error: run failed: %s\n", err); rc = 5; }
+  for (i = 0; !rc && out_dir && i < edgec_num_outputs(m); i++) {
+    const void* data;
+    const int64_t* shape;
+    int ndim;
+    const char* dtype;
+    char path[4096];
+    edgec_get_output(m, i, &data, &shape, &ndim, &dtype);
+    snprintf(path, sizeof path, "%s/%d.npy", out_dir, i);
+    if (edgec_npy_save(path, dtype, shape, ndim, data, err, sizeof err)) { fprintf(stderr, "error: %s\n", err); rc = 5; }
+  }
+  if (!rc && repeat > 0) {
+    double* ms = (double*)malloc(sizeof(double) * (size_t)repeat);
+    struct rusage ru;
+    if (!ms || edgec_time(m, (int)repeat, 3, ms, err, sizeof err)) {
+      fprintf(stderr, "error: %s\n", ms ? err : "out of memory");
+      rc = 5;
+    } else {
+      long p90 = repeat * 9 / 10 < repeat - 1 ? repeat * 9 / 10 : repeat - 1;
+      qsort(ms, (size_t)repeat, sizeof(double), cmp);
+      getrusage(RUSAGE_SELF, &ru);
+      printf("{\"runs\": %ld, \"median_ms\": %.4f, \"min_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_kb\": %ld}\n", repeat,
+             ms[repeat / 2], ms[0], ms[p90], (long)ru.ru_maxrss);
+    }
+    free(ms);
+  }
+  edgec_free(m);
+  return rc;
+}

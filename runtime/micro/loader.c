@@ -1,0 +1,160 @@
+/* Open a micro model library after checking it: manifest.json next to it must carry its own
+ * sha256 (manifest_sha256, computed with that field's digits zeroed, as runtime/manifest.py
+ * writes it), name this library with the sha256 of its exact bytes, say runtime "micro" and the
+ * architecture of this machine. The library is opened through the descriptor that was hashed
+ * (/proc/self/fd), so the bytes checked are the bytes loaded. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "json.h"
+#include "sha256.h"
+
+#define MANIFEST_LIMIT (16u << 20)
+#define LIBRARY_LIMIT (4096ull << 20)
+
+/* A regular file's bytes (size-limited), read from an fd opened without following tricks. */
+static char* read_small(const char* path, size_t limit, size_t* n, char* err, size_t len) {
+  struct stat st;
+  char* buf;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) { edgec_err(err, len, "cannot open %s", path); return NULL; }
+  if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > limit) {
+    close(fd);
+    edgec_err(err, len, "%s is not a regular file within %zu bytes", path, limit);
+    return NULL;
+  }
+  buf = (char*)malloc((size_t)st.st_size + 1);
+  *n = buf ? (size_t)read(fd, buf, (size_t)st.st_size) : 0;
+  close(fd);
+  if (!buf || *n != (size_t)st.st_size) { free(buf); edgec_err(err, len, "cannot read %s", path); return NULL; }
+  buf[*n] = 0;
+  return buf;
+}
+
+static int check_manifest_hash(char* text, size_t n, char* err, size_t len) {
+  static const char key[] = "\"manifest_sha256\": \"";
+  char* at = strstr(text, key);
+  char given[65], actual[65];
+  edgec_sha256 s;
+  if (!at || (size_t)(at - text) + sizeof(key) - 1 + 64 > n) {
+    edgec_err(err, len, "manifest.json has no manifest_sha256: not an edgec artifact (schema 2), or tampered");
+    return -1;
+  }
+  at += sizeof(key) - 1;
+  memcpy(given, at, 64);
+  given[64] = 0;
+  memset(at, '0', 64);
+  edgec_sha256_init(&s);
+  edgec_sha256_update(&s, text, n);
+  edgec_sha256_hex(&s, actual);
+  memcpy(at, given, 64);
+  if (memcmp(given, actual, 64) != 0) {
+    edgec_err(err, len, "manifest.json does not match its manifest_sha256: the artifact was modified");
+    return -1;
+  }
+  return 0;
+}
+
+static const char* machine_of(const char* triple_arch) {
+  if (!strcmp(triple_arch, "armv7") || !strcmp(triple_arch, "armv7a") || !strcmp(triple_arch, "arm")) return "armv7";
+  return triple_arch;
+}
+
+static int check_fields(const char* text, size_t n, const char* libname, char want_sha[65], char* err, size_t len) {
+  const char* end = text + n;
+  const char *files, *opts, *v, *target, *req;
+  char buf[256];
+  struct utsname u;
+  if (!edgec_json_skip(text, end, 0)) { edgec_err(err, len, "manifest.json is not valid JSON"); return -1; }
+  v = edgec_json_get(text, end, "library");
+  if (!v || edgec_json_string(v, end, buf, sizeof buf) || strcmp(buf, libname)) {
+    edgec_err(err, len, "manifest.json names another library than %s", libname);
+    return -1;
+  }
+  files = edgec_json_get(text, end, "files");
+  v = files ? edgec_json_get(files, end, libname) : NULL;
+  if (!v || edgec_json_string(v, end, want_sha, 65) || strlen(want_sha) != 64) {
+    edgec_err(err, len, "manifest.json has no sha256 for %s", libname);
+    return -1;
+  }
+  opts = edgec_json_get(text, end, "compile_options");
+  v = opts ? edgec_json_get(opts, end, "runtime") : NULL;
+  if (!v || !edgec_json_is(v, end, "micro")) {
+    edgec_err(err, len, "this artifact is not compiled for the micro runtime (recompile with --runtime micro, "
+              "or run it with the TVM runtime)");
+    return -1;
+  }
+  target = edgec_json_get(text, end, "target");
+  req = target ? edgec_json_get(target, end, "requires") : NULL;
+  v = req ? edgec_json_get(req, end, "machine") : NULL;
+  if (v && !edgec_json_string(v, end, buf, sizeof buf) && uname(&u) == 0) {
+    const char* here = machine_of(strncmp(u.machine, "armv", 4) == 0 ? "armv7" : u.machine);
+    if (strcmp(machine_of(buf), here) != 0) {
+      edgec_err(err, len, "this artifact is for %s; this machine is %s", buf, u.machine);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+const edgec_plan* edgec_open_library(const char* path, void** handle, char* err, size_t len) {
+  char manifest[4096], want[65], got[65], fdpath[64], buf[65536];
+  const char* slash = strrchr(path, '/');
+  const char* libname = slash ? slash + 1 : path;
+  size_t n;
+  ssize_t r;
+  char* text;
+  int fd, rc;
+  struct stat st;
+  edgec_sha256 s;
+  const edgec_plan* (*get_plan)(void);
+  const edgec_plan* plan;
+  *handle = NULL;
+  if (strlen(path) + 16 > sizeof manifest) { edgec_err(err, len, "path too long"); return NULL; }
+  snprintf(manifest, sizeof manifest, "%.*smanifest.json", slash ? (int)(slash - path + 1) : 0, path);
+  text = read_small(manifest, MANIFEST_LIMIT, &n, err, len);
+  if (!text) return NULL;
+  rc = check_manifest_hash(text, n, err, len);
+  if (!rc) rc = check_fields(text, n, libname, want, err, len);
+  free(text);
+  if (rc) return NULL;
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || (unsigned long long)st.st_size > LIBRARY_LIMIT) {
+    if (fd >= 0) close(fd);
+    edgec_err(err, len, "%s is not a readable regular file", path);
+    return NULL;
+  }
+  edgec_sha256_init(&s);
+  while ((r = read(fd, buf, sizeof buf)) > 0) edgec_sha256_update(&s, buf, (size_t)r);
+  edgec_sha256_hex(&s, got);
+  if (r < 0 || strcmp(got, want) != 0) {
+    close(fd);
+    edgec_err(err, len, "%s does not match the sha256 in manifest.json: the artifact was modified", libname);
+    return NULL;
+  }
+  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+  *handle = dlopen(access(fdpath, R_OK) == 0 ? fdpath : path, RTLD_NOW | RTLD_LOCAL);
+  close(fd);
+  if (!*handle) { edgec_err(err, len, "cannot load %s: %s", path, dlerror()); return NULL; }
+  *(void**)(&get_plan) = dlsym(*handle, "edgec_model_plan");
+  plan = get_plan ? get_plan() : NULL;
+  if (!plan || plan->abi != EDGEC_PLAN_ABI) {
+    dlclose(*handle);
+    *handle = NULL;
+    edgec_err(err, len, "%s is not a micro model library of plan ABI %d (recompile it)", libname, EDGEC_PLAN_ABI);
+    return NULL;
+  }
+  return plan;
+}
+
+void edgec_close_library(void* handle) {
+  if (handle) dlclose(handle);
+}

@@ -1,0 +1,133 @@
+"""Session for artifacts compiled with ``--runtime micro``: the model library runs on edgec's own C
+runtime (runtime/micro, through ctypes); no TVM runtime is loaded.
+
+Per call: inputs that are C-contiguous and 64-byte aligned are handed over by pointer, others
+copied once by the runtime; outputs are copied out of the arena (which the next run reuses).
+The runtime checks manifest.json and the library's sha256 again before it loads any model code.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgec.errors import ArtifactError
+from edgec.runtime.host import check as check_host
+from edgec.runtime.manifest import read_manifest
+from edgec.runtime.session import Session, check_outputs, output_specs
+from edgec.runtime.threads import configure_threads
+
+_LIB = None
+_LIB_LOCK = threading.Lock()
+_ERR_LEN = 1024
+
+
+def runtime_library() -> ctypes.CDLL:
+    """libedgec_micro.so for this machine (built on first use, runtime/micro_build.py)."""
+    global _LIB
+    with _LIB_LOCK:
+        if _LIB is None:
+            from edgec.runtime.micro_build import build
+
+            lib = ctypes.CDLL(str(build() / "libedgec_micro.so"))
+            p, i, sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+            lib.edgec_load_threads.restype = p
+            lib.edgec_load_threads.argtypes = [ctypes.c_char_p, i, ctypes.c_char_p, sz]
+            lib.edgec_bind_input.argtypes = [p, i, p, ctypes.c_char_p, sz]
+            lib.edgec_set_input.argtypes = [p, i, p, ctypes.POINTER(ctypes.c_int64), i, ctypes.c_char_p,
+                                            ctypes.c_char_p, sz]
+            lib.edgec_run.argtypes = [p, ctypes.c_char_p, sz]
+            lib.edgec_get_output.argtypes = [p, i, ctypes.POINTER(p), p, p, p]
+            lib.edgec_num_outputs.argtypes = [p]
+            lib.edgec_free.argtypes = [p]
+            lib.edgec_memory.argtypes = [p] + [ctypes.POINTER(ctypes.c_uint64)] * 3
+            _LIB = lib
+        return _LIB
+
+
+class MicroSession(Session):
+    """``Session.run({"x": array}) -> {"out": array}`` on the micro runtime."""
+
+    def __init__(self, path: "str | Path", threads: int | None = None) -> None:  # noqa: D107 - no VM here
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        check_host(self.manifest.target, f"artifact {self.path}")
+        self.requested_threads = configure_threads(threads)
+        self._lib = runtime_library()
+        self._err = ctypes.create_string_buffer(_ERR_LEN)
+        lib_path = str(self.path / self.manifest.library).encode()
+        self._m = self._lib.edgec_load_threads(lib_path, self.requested_threads, self._err, _ERR_LEN)
+        if not self._m:
+            raise ArtifactError(f"artifact {self.path}: {self._err.value.decode(errors='replace')}")
+        self._gpu = False
+        self._lock = threading.Lock()
+        self._specs = [(t.name, t.shape, np.dtype(t.dtype)) for t in self.manifest.inputs]
+        self._names = {t.name for t in self.manifest.inputs}
+        self._where = f"artifact {self.path}"
+        self._out_specs = output_specs(self.manifest.outputs)
+        if self._lib.edgec_num_outputs(self._m) != len(self._out_specs):
+            raise ArtifactError(f"{self._where}: the library has {self._lib.edgec_num_outputs(self._m)} outputs, "
+                                f"the manifest {len(self._out_specs)}")
+        self._outs = []  # views of the arena: fixed for the life of the model
+        for i, (_, shape, dtype) in enumerate(self._out_specs):
+            ptr = ctypes.c_void_p()
+            self._lib.edgec_get_output(self._m, i, ctypes.byref(ptr), None, None, None)
+            n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            buf = (ctypes.c_char * max(n, 1)).from_address(ptr.value or 0) if n else b""
+            self._outs.append(np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape))).reshape(shape))
+        self._keep: list = []  # inputs bound by pointer stay alive until the run returns
+
+    def memory(self) -> dict[str, int]:
+        """Bytes of the arena, the weights and the per-thread workspace."""
+        vals = [ctypes.c_uint64() for _ in range(3)]
+        self._lib.edgec_memory(self._m, *(ctypes.byref(v) for v in vals))
+        return dict(zip(("arena_bytes", "weights_bytes", "workspace_bytes"), (v.value for v in vals)))
+
+    def _bind(self, arrays: list[np.ndarray]) -> None:
+        lib, m, err = self._lib, self._m, self._err
+        for i, a in enumerate(arrays):
+            addr = a.__array_interface__["data"][0]
+            if a.flags.c_contiguous and addr % 64 == 0 and a.nbytes:
+                rc = lib.edgec_bind_input(m, i, addr, err, _ERR_LEN)
+            else:
+                a = np.ascontiguousarray(a)
+                shape = (ctypes.c_int64 * max(a.ndim, 1))(*a.shape)
+                rc = lib.edgec_set_input(m, i, a.ctypes.data, shape, a.ndim, str(a.dtype).encode(), err, _ERR_LEN)
+            if rc:
+                raise ArtifactError(f"{self._where}: {err.value.decode(errors='replace')}")
+
+    def _run_once(self) -> None:
+        if self._lib.edgec_run(self._m, self._err, _ERR_LEN):
+            raise ArtifactError(f"{self._where}: the model failed while running: "
+                                f"{self._err.value.decode(errors='replace')[:300]}")
+
+    def run(self, feeds: dict) -> dict[str, np.ndarray]:
+        """Run once; inputs are checked against the manifest's names, shapes and dtypes."""
+        arrays = self._check(feeds)
+        with self._lock:
+            self._bind(arrays)
+            self._run_once()
+            outs = [o.copy() for o in self._outs]
+        return check_outputs(self._out_specs, outs, self._where)
+
+    def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
+        """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs bound once)."""
+        arrays = [np.ascontiguousarray(a) for a in self._check(feeds)]
+        times = []
+        with self._lock:
+            self._bind(arrays)
+            for _ in range(warmup):
+                self._run_once()
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                self._run_once()
+                times.append(time.perf_counter() - t0)
+        return times
+
+    def __del__(self) -> None:
+        m, self._m = getattr(self, "_m", None), None
+        if m and _LIB is not None:
+            _LIB.edgec_free(m)
