@@ -147,6 +147,10 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
     """Write a self-contained device folder for ``artifact`` into ``out``."""
     art = artifact if isinstance(artifact, Artifact) else Artifact.open(artifact)
     out = Path(out)
+    if art.manifest.compile_options.get("runtime") == "micro":
+        from edgec.micro_bundle import package_micro
+
+        return package_micro(art, out, force, quiet)
     outdir.prepare(out, force, "bundle", outdir.bundle_files)
     t = art.manifest.target
     if t.get("kind", "llvm") != "llvm":

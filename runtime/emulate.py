@@ -41,7 +41,9 @@ def bundle_for(art: Artifact, quiet: bool = True) -> Path:
     from edgec.models import cache_dir
 
     manifest = (art.path / "manifest.json").read_bytes()  # checked by Artifact.open
-    key = hashlib.sha256(manifest + native_sources_hash().encode()).hexdigest()[:16]
+    from edgec.runtime.micro_build import sources_hash
+
+    key = hashlib.sha256(manifest + native_sources_hash().encode() + sources_hash().encode()).hexdigest()[:16]
     out = cache_dir() / "bundles" / key
     if not (out / "edgec-run").exists():
         out.parent.mkdir(parents=True, exist_ok=True)

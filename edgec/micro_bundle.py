@@ -1,0 +1,79 @@
+"""`edgec package` for a micro-runtime artifact: the model library, its manifest and edgec-run (the
+C runtime linked in), built with the target's C compiler. No TVM runtime, no C++ runtime.
+
+bundle/
+  model.so        kernels + static plan + weights (the artifact's library, unchanged)
+  manifest.json   checked by edgec-run before any of the model's code is loaded
+  edgec-run       the runner: runtime/micro compiled for the device
+  README.txt      the one command to run it on the device
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from edgec import outdir
+from edgec.errors import ToolchainError
+from edgec.runtime.artifact import Artifact
+from edgec.runtime.host import is_foreign
+from edgec.runtime.manifest import MANIFEST
+
+
+def device_cc(target: dict) -> str | None:
+    """The device's C compiler from edgec's own target database (never a command from the
+    manifest): its cross g++ with gcc in its place; None for this machine."""
+    from edgec.targets import trusted_tools
+
+    if not is_foreign(target):
+        return None
+    known = trusted_tools(target)
+    cxx = known.toolchain.cxx if known else ""
+    if not cxx:
+        raise ToolchainError(f"edgec knows no cross compiler for {target.get('triple')!r} (target {target.get('name')!r})")
+    return cxx[:-3] + "gcc" if cxx.endswith("g++") else cxx
+
+
+def runner_build(target: dict, quiet: bool = True) -> Path:
+    """Folder with edgec-run and libedgec_micro.so for the artifact's device."""
+    from edgec.runtime.micro_build import build
+
+    return build(device_cc(target))
+
+
+def package_micro(art: Artifact, out: Path, force: bool, quiet: bool):
+    from edgec.bundle import Bundle
+
+    t = art.manifest.target
+    outdir.prepare(out, force, "bundle", outdir.bundle_files)
+    build = runner_build(t, quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        shutil.copy2(art.library, staging / art.manifest.library)
+        shutil.copy2(art.path / MANIFEST, staging / MANIFEST)
+        shutil.copy2(build / "edgec-run", staging / "edgec-run")
+        ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
+        run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
+        sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
+        sig += "\n" + "\n".join(f"  output {n}: {o.name} {o.dtype}{list(o.shape)} -> out/{n}.npy"
+                                for n, o in enumerate(art.manifest.outputs))
+        micro = art.manifest.compile_options.get("micro") or {}
+        (staging / "README.txt").write_text(
+            f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')}), micro runtime\n\n"
+            f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
+            f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
+            "No Python and no TVM runtime: edgec-run holds edgec's C runtime and needs only libc.\n"
+            f"Memory: arena {micro.get('arena_bytes', '?')} bytes, workspace {micro.get('workspace_bytes', '?')} "
+            "bytes per thread, weights inside model.so.\n")
+        written = sorted(p.name for p in staging.iterdir())
+        (staging / outdir.BUNDLE_RECORD).write_text(json.dumps({"run": run, "arch": t["triple"].split("-")[0],
+                                                                "target": t["name"], "runtime": "micro",
+                                                                "files": written}, indent=2))
+        outdir.replace(staging, out, "bundle", outdir.bundle_files)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    return Bundle(out, sum(files.values()), run, files)
