@@ -110,11 +110,14 @@ def cli() -> None:
 @click.option("--drop-fake-quant", is_flag=True,
               help="int8: also skip the rounding in front of float convs and products; faster on small "
                    "models, accuracy depends on the model (check it: tools/quant_eval.py)")
+@click.option("--runtime", type=click.Choice(["auto", "micro", "vm"]), default="vm", show_default=True,
+              help="'micro': edgec's own C runtime (a static plan of kernel calls, no TVM runtime; "
+                   "docs/micro-runtime.md); 'auto': micro where the plan can express the model, else TVM's VM")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")
 def compile_cmd(model, target, out, input_shape, input_value, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard,
-                drop_fake_quant, force,
+                drop_fake_quant, runtime, force,
                 as_json, quiet) -> None:
     """Compile MODEL (a .onnx/.tflite file or a zoo name) into an artifact directory."""
     import edgec
@@ -123,7 +126,8 @@ def compile_cmd(model, target, out, input_shape, input_value, schedule, pipeline
                         input_values=_parse_values(input_value),
                         pipeline=_pipeline(pipeline), schedule=schedule, force=force,
                         tuning_db=False if untuned else tuning_db, prune=prune, quantize=quantize, calib=calib,
-                        speed_guard=speed_guard, drop_fake_quant=drop_fake_quant, verbose=not quiet)
+                        speed_guard=speed_guard, drop_fake_quant=drop_fake_quant, runtime=runtime,
+                        verbose=not quiet)
     if as_json:
         _echo_json(edgec.inspect(art.path)["manifest"] | {"path": str(art.path)})
         return
@@ -318,6 +322,15 @@ def inspect_cmd(path, as_json) -> None:
         opts = m["compile_options"]
         if opts.get("weight_bytes") is not None:
             click.echo(f"  weights {opts['weight_bytes'] / 1e6:.2f} MB")
+        micro = opts.get("micro")
+        if micro:
+            click.echo(f"  runtime micro: arena {micro['arena_bytes'] / 1e3:.1f} KB (peak activations), workspace "
+                       f"{micro['workspace_bytes'] / 1e3:.1f} KB/thread, weights {micro['weights_bytes'] / 1e3:.1f} KB, "
+                       f"kernels+plan {(micro['library_bytes'] - micro['weights_bytes']) / 1e3:.1f} KB, "
+                       f"{micro['calls']} kernel calls")
+        elif opts.get("runtime"):
+            why = f" (micro: {opts['micro_refused']})" if opts.get("micro_refused") else ""
+            click.echo(f"  runtime {opts['runtime']}{why}")
         q = opts.get("int8")
         if q:
             floats = ", ".join(f"{n} {why}" for why, n in q["float_layers"].items()) or "none"
