@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,40 +118,40 @@ def _candidates(func, lanes: int) -> list[TileKnobs]:
     return out
 
 
-def _time_kernel(func, tvm_target, knobs: TileKnobs | None, number: int = 3) -> float:
+def _time_kernel(func, tvm_target, knobs: TileKnobs | None, measurer=None, number: int = 3) -> float:
+    from edgec.compiler.tuning_measure import LocalMeasurer
+
     rule = CPUGeneric(knobs_for=(lambda f: knobs) if knobs else None)
     sch = rule._full(func, tvm_target)
     if sch is None:
         raise RuntimeError("not schedulable")
-    with tvm_target:
-        # Kernels lifted out of a Relax module are private; give it a symbol so TIR builds a
-        # packed entry point for it.
-        lib = tvm.tirx.build(tvm.IRModule({"main": sch.mod["main"].with_attr("global_symbol", "main")}),
-                             target=tvm_target)
-    dev = tvm.cpu()
-    args = []
-    for p in func.params:
-        buf = p.ty  # TVM 0.27: a buffer parameter's type carries its shape and dtype
-        shape = [int(x) for x in buf.shape]
-        args.append(tvm.runtime.tensor(np.random.default_rng(0).uniform(-1, 1, shape).astype(str(buf.dtype)), dev))
-    ev = lib.time_evaluator("main", dev, number=number, repeat=3, min_repeat_ms=20)
-    return float(min(ev(*args).results)) * 1e6
+    # Kernels lifted out of a Relax module are private; give it a symbol so TIR builds a packed
+    # entry point for it.
+    mod = tvm.IRModule({"main": sch.mod["main"].with_attr("global_symbol", "main")})
+    return (measurer or LocalMeasurer()).time_us(mod, func, tvm_target, number)
 
 
 def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning.json", budget_s: float = 1200,
-         input_shapes: dict | None = None, verbose: bool = True) -> TuningDB:
-    """Tune ``model``'s kernels for ``target`` (measured on this machine) and save the database.
+         input_shapes: dict | None = None, verbose: bool = True, rpc: str | None = None, tracker: str | None = None,
+         key: str | None = None) -> TuningDB:
+    """Tune ``model``'s kernels for ``target`` and save the database. Measured on this machine, or
+    over TVM RPC: on the server at ``rpc``, or on every free device of kind ``key`` (default: the
+    target's name) behind the RPC tracker at ``tracker``, kernels spread over the devices.
 
     An existing database at ``db_path`` is extended: records for other workloads are kept."""
     from edgec.compiler.driver import CompileOptions, import_model
     from edgec.compiler.source import resolve_model
+    from edgec.compiler.tuning_measure import map_parallel, measurers
     from edgec.runtime.threads import configure_threads
 
     configure_threads()
     tgt = resolve(load_target(target))
-    if tgt.is_cross or tgt.kind != "llvm":
+    if tgt.kind != "llvm":
+        raise UserInputError(f"edgec tune tunes CPU kernels; {tgt.name} is a {tgt.kind} target")
+    if tgt.is_cross and not (rpc or tracker):
         raise UserInputError(f"tuning measures on this machine; {tgt.name} code cannot run here",
-                             hint="tune on the device (RPC tuning is not implemented yet), or pick a host-compatible target")
+                             hint="measure on the devices over RPC: --tracker HOST:PORT (a pool, servers started "
+                                  f"with --key {tgt.name}) or --rpc HOST:PORT, or pick a host-compatible target")
     tvm_target = to_tvm(tgt)
     lanes = vector_lanes(tvm_target)
     db = TuningDB.load(db_path) if Path(db_path).exists() else TuningDB(tgt.to_dict())
@@ -158,37 +159,51 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
     mod, *_ = import_model(src, CompileOptions(target=tgt.name, input_shapes=dict(input_shapes or {})))
     kernels = _kernels(mod, tvm_target)
     deadline = time.monotonic() + budget_s
-    todo = []
-    for name, func in kernels:
-        key = workload_key(func)
-        candidates = [] if key in db.records else _candidates(func, lanes)
-        if not candidates:
-            continue
+    devices = measurers(tgt, rpc, tracker, key)
+    if rpc or tracker:
+        _progress(verbose, f"measuring on {len(devices)} device(s): {', '.join(d.where for d in devices)}")
+    pending = [(name, func, workload_key(func)) for name, func in kernels]
+    pending = [(name, func, k, c) for name, func, k in pending if k not in db.records
+               for c in [_candidates(func, lanes)] if c]
+
+    def baseline(dev, item):
         try:
-            todo.append((_time_kernel(func, tvm_target, None), name, func, key, candidates))
+            return _time_kernel(item[1], tvm_target, None, dev)
         except Exception:  # noqa: BLE001 - kernels our template cannot take are left alone
-            continue
+            return None
+
+    todo = [(us, *item) for us, item in zip(map_parallel(devices, pending, baseline), pending) if us is not None]
     todo.sort(key=lambda t: -t[0])  # heaviest first: the budget goes where the time is
     _progress(verbose, f"{len(todo)} kernels to tune ({len(kernels)} in the model, {len(db.records)} already in the database)")
-    for n, (default_us, name, func, key, candidates) in enumerate(todo, 1):
+    done, lock, stopped = [0], threading.Lock(), []
+
+    def search(dev, item):
+        default_us, name, func, key_, candidates = item
         if time.monotonic() > deadline:
-            _progress(verbose, "budget spent; stopping (rerun to continue where this left off)")
-            break
+            stopped.append(True)
+            return
         best, best_us = None, default_us
         for knobs in candidates:
             if time.monotonic() > deadline:
                 break
             try:
-                us = _time_kernel(func, tvm_target, knobs)
+                us = _time_kernel(func, tvm_target, knobs, dev)
             except Exception:  # noqa: BLE001 - an invalid combination for this shape
                 continue
             if us < best_us * 0.98:
                 best, best_us = knobs, us
         chosen = asdict(best) if best else asdict(TileKnobs())
-        db.records[key] = TuningRecord(key, name, chosen, best_us, default_us)
-        db.save(db_path)
-        _progress(verbose, f"[{n}/{len(todo)}] {name[:48]:<48} {default_us:9.1f} -> {best_us:9.1f} us "
-                           f"({default_us / best_us:4.2f}x) {chosen if best else 'default'}")
+        with lock:  # one writer: records from every device go into one database
+            db.records[key_] = TuningRecord(key_, name, chosen, best_us, default_us)
+            db.save(db_path)
+            done[0] += 1
+            where = f" on {dev.where}" if len(devices) > 1 else ""
+            _progress(verbose, f"[{done[0]}/{len(todo)}] {name[:48]:<48} {default_us:9.1f} -> {best_us:9.1f} us "
+                               f"({default_us / best_us:4.2f}x) {chosen if best else 'default'}{where}")
+
+    map_parallel(devices, todo, search)
+    if stopped:
+        _progress(verbose, "budget spent; stopping (rerun to continue where this left off)")
     return db
 
 

@@ -112,48 +112,35 @@ def _native(art, feeds: dict, runs: int, threads: int | None) -> tuple[LatencySt
 
 
 def _rpc(art, feeds: dict, runs: int, rpc: str | None, tracker: str | None, key: str) -> tuple[LatencyStats, dict]:
+    """Time on a remote device: the server at ``rpc``, or one of kind ``key`` from ``tracker``."""
     import tvm
     import tvm.runtime.vm
-    from tvm import rpc as tvm_rpc
 
-    from edgec.errors import UserInputError
+    from edgec.rpc import connect, run_remote
 
-    def split(hp: str) -> tuple[str, int]:
-        host, _, port = hp.rpartition(":")
-        if not host or not port.isdigit():
-            raise UserInputError(f"expected HOST:PORT, got {hp!r}")
-        return host, int(port)
+    remote = connect(rpc, tracker, key)
 
-    from edgec.errors import EdgecError
+    def measure():
+        remote.upload(str(art.library))
+        lib = remote.load_module(art.manifest.library)
+        dev = remote.cpu()
+        vm = tvm.runtime.vm.VirtualMachine(lib, dev)
+        args = [tvm.runtime.tensor(feeds[s.name], dev) for s in art.manifest.inputs]
+        out = vm["main"](*args)
+        outs = [out] if hasattr(out, "numpy") else list(out)
+        results = {o.name: v.numpy() for o, v in zip(art.manifest.outputs, outs)}
+        ev = vm.time_evaluator("main", dev, number=1, repeat=runs, min_repeat_ms=0)
+        return summarize(list(ev(*args).results)), results
 
-    try:
-        if tracker:
-            remote = tvm_rpc.connect_tracker(*split(tracker)).request(key, session_timeout=600)
-        else:
-            remote = tvm_rpc.connect(*split(rpc), key=key, session_timeout=600)
-    except UserInputError:
-        raise
-    except Exception as e:  # noqa: BLE001 - TVM raises InternalError/TVMError for socket failures
-        raise EdgecError(f"cannot reach the RPC {'tracker' if tracker else 'server'} at {tracker or rpc}: "
-                         f"{str(e).strip().splitlines()[-1][:200]}",
-                         hint="start ./edgec-rpc-server --port PORT in the device bundle, and check the address") from None
-    remote.upload(str(art.library))
-    lib = remote.load_module(art.manifest.library)
-    dev = remote.cpu()
-    vm = tvm.runtime.vm.VirtualMachine(lib, dev)
-    args = [tvm.runtime.tensor(feeds[s.name], dev) for s in art.manifest.inputs]
-    out = vm["main"](*args)
-    outs = [out] if hasattr(out, "numpy") else list(out)
-    results = {o.name: v.numpy() for o, v in zip(art.manifest.outputs, outs)}
-    ev = vm.time_evaluator("main", dev, number=1, repeat=runs, min_repeat_ms=0)
-    times = list(ev(*args).results)
-    return summarize(times), results
+    return run_remote(f"running {art.path.name} ({art.manifest.target.get('name')})", measure)
 
 
 def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None = None, rpc: str | None = None,
-                  tracker: str | None = None, key: str = "edgec", out_dir=None, verbose: bool = True
+                  tracker: str | None = None, key: str | None = None, out_dir=None, verbose: bool = True
                   ) -> list[TargetResult]:
-    """Compile ``model`` for each target and measure it where possible (see TargetResult)."""
+    """Compile ``model`` for each target and measure it where possible (see TargetResult). With a
+    tracker each target runs on a device of kind ``key`` (default: the target's name, so one
+    tracker serves a pool of several kinds); with ``rpc`` the server's key (default "edgec")."""
     import tempfile
     from pathlib import Path
 
@@ -178,7 +165,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         if t.get("kind") == "cuda":
             where, outs, note = "not run", None, "GPU artifact: run it on the GPU machine"
         elif rpc or tracker:
-            latency, outs = _rpc(art, feeds, runs, rpc, tracker, key)
+            latency, outs = _rpc(art, feeds, runs, rpc, tracker, key or (str(name) if tracker else "edgec"))
             where = f"rpc {tracker or rpc}"
         elif not is_foreign(t):
             latency, peak, outs = _native(art, feeds, runs, threads)

@@ -162,18 +162,28 @@ def _parse_duration(text: str) -> float:
 
 @cli.command("tune")
 @click.argument("model")
-@click.option("-t", "--target", default="host", show_default=True, help="target to tune for (must run on this machine)")
+@click.option("-t", "--target", default="host", show_default=True,
+              help="target to tune for (runs here, or on the devices given by --rpc/--tracker)")
 @click.option("--budget", default="20m", show_default=True, help="time budget, e.g. 90s, 20m, 1h")
 @click.option("--db", "db", default="tuning.json", show_default=True, type=click.Path(path_type=Path),
               help="tuning database (JSON) to create or extend")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
+@click.option("--rpc", default=None, metavar="HOST:PORT", help="measure on a device running edgec-rpc-server")
+@click.option("--tracker", default=None, metavar="HOST:PORT",
+              help="measure on every free device of kind --key behind a TVM RPC tracker, in parallel")
+@click.option("--key", default=None, help="device key: the server's for --rpc (default edgec), the device kind "
+              "for --tracker (default: the target's name)")
 @click.option("--json", "as_json", is_flag=True, help="print a summary as JSON")
-def tune_cmd(model, target, budget, db, input_shape, as_json) -> None:
-    """Search schedule knobs per kernel within a time budget, measured here; write a database
-    that `edgec compile --tuning-db` reuses (records are shared by every model with the same kernels)."""
+def tune_cmd(model, target, budget, db, input_shape, rpc, tracker, key, as_json) -> None:
+    """Search schedule knobs per kernel within a time budget, measured here or on devices over RPC;
+    write a database that `edgec compile --tuning-db` reuses (records are shared by every model
+    with the same kernels)."""
     from edgec.compiler.tuning import tune
 
-    res = tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json)
+    if rpc and tracker:
+        raise UserInputError("give --rpc or --tracker, not both")
+    res = tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json,
+               rpc=rpc, tracker=tracker, key=key)
     recs = list(res.records.values())
     gain = sum(r.default_us for r in recs) / max(sum(r.best_us for r in recs), 1e-9) if recs else 1.0
     summary = {"db": str(db), "records": len(recs), "kernel_time_speedup": round(gain, 3)}
@@ -476,7 +486,8 @@ def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_r
 @click.option("--threads", type=int, default=None, envvar="EDGEC_NUM_THREADS", help="threads on the host")
 @click.option("--rpc", default=None, metavar="HOST:PORT", help="time on a device running edgec-rpc-server")
 @click.option("--tracker", default=None, metavar="HOST:PORT", help="request a device from a TVM RPC tracker")
-@click.option("--key", default="edgec", show_default=True, help="device key for --rpc/--tracker")
+@click.option("--key", default=None, help="device key: the server's for --rpc (default edgec), the device kind "
+              "for --tracker (default: each target's name)")
 @click.option("--out-dir", default=None, type=click.Path(path_type=Path), help="keep the compiled artifacts here")
 @click.option("--plot", default=None, type=click.Path(path_type=Path), help="write a bar chart (PNG)")
 @click.option("--json", "as_json", is_flag=True)

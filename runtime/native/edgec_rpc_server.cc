@@ -1,7 +1,9 @@
 // edgec-rpc-server: a TVM RPC server with no Python, for timing edgec models on a device.
 //   edgec-rpc-server [--host 127.0.0.1] [--port 9090] [--key KEY] [--threads N] [--once]
-//                    [--handshake-timeout S] [--idle-timeout S]
-// It speaks TVM's RPC handshake, then hands the socket to libtvm_runtime's rpc.ServerLoop.
+//                    [--handshake-timeout S] [--idle-timeout S] [--tracker HOST:PORT]
+// It speaks TVM's RPC handshake, then hands the socket to libtvm_runtime's rpc.ServerLoop. With
+// --tracker it registers with TVM's RPC tracker under KEY (the device kind clients ask for) and
+// accepts only the one-time key the tracker gives a client (rpc_tracker.h).
 //
 // An RPC client can upload a library and run it: whoever can connect can run code as this user.
 // So: it listens on loopback unless --host says otherwise (then it warns, and without --key it
@@ -14,6 +16,7 @@
 // a kill).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,12 +28,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/module.h>
 #include <tvm/ffi/function.h>
+
+#include "rpc_tracker.h"
 
 namespace ffi = tvm::ffi;
 
@@ -75,14 +82,15 @@ void SetTimeout(int fd, int seconds) {
 
 // TVM's server handshake (python/tvm/rpc/server.py): magic, "client:KEY[ options]", then the
 // reply code and "server:KEY". A wrong key gets RPC_CODE_MISMATCH, as TVM's own server answers.
-bool Handshake(int fd, const std::string& key, std::string* why) {
+// `accept` is the key a client must send: KEY itself, or the tracker's one-time matchkey.
+bool Handshake(int fd, const std::string& accept, const std::string& key, std::string* why) {
   int32_t magic = 0, keylen = 0;
   if (!RecvAll(fd, &magic, 4) || magic != kRPCMagic) return *why = "not a TVM RPC client", false;
   if (!RecvAll(fd, &keylen, 4) || keylen < 0 || keylen > 4096) return *why = "bad key length", false;
   std::string client(static_cast<size_t>(keylen), '\0');
   if (keylen && !RecvAll(fd, &client[0], static_cast<size_t>(keylen))) return *why = "no key", false;
   std::string first = client.substr(0, client.find(' '));
-  if (first != "client:" + key) {
+  if (accept.empty() || first != "client:" + accept) {  // empty: no tracker has a matchkey of ours yet
     int32_t code = kRPCMagic + 2;  // RPC_CODE_MISMATCH
     SendAll(fd, &code, 4);
     return *why = "wrong key", false;
@@ -178,7 +186,7 @@ void ServeSession(int fd, int srv, int idle_timeout) {
 int Usage() {
   std::fprintf(stderr,
                "usage: edgec-rpc-server [--host H] [--port P] [--key K] [--threads N] [--once] "
-               "[--handshake-timeout S] [--idle-timeout S]\n");
+               "[--handshake-timeout S] [--idle-timeout S] [--tracker HOST:PORT]\n");
   return 2;
 }
 
@@ -194,8 +202,8 @@ bool ParseInt(const char* s, long lo, long hi, int* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string host = "127.0.0.1", key;
-  int port = 9090, handshake_timeout = 10, idle_timeout = 120;
+  std::string host = "127.0.0.1", key, tracker;
+  int port = 9090, handshake_timeout = 10, idle_timeout = 120, tracker_port = 0;
   bool once = false, host_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -204,12 +212,28 @@ int main(int argc, char** argv) {
     else if (a == "--host" && has) host = argv[++i], host_given = true;
     else if (a == "--port" && has) { if (!ParseInt(argv[++i], 0, 65535, &port)) return Usage(); }
     else if (a == "--key" && has) key = argv[++i];
+    else if (a == "--tracker" && has) {
+      tracker = argv[++i];
+      size_t colon = tracker.rfind(':');
+      if (colon == std::string::npos || colon == 0 || !ParseInt(tracker.c_str() + colon + 1, 1, 65535, &tracker_port))
+        return std::fprintf(stderr, "error: --tracker takes HOST:PORT, got '%s'\n", tracker.c_str()), 2;
+      tracker.resize(colon);
+    }
     else if (a == "--threads" && has) setenv("TVM_NUM_THREADS", argv[++i], 1);
     else if (a == "--handshake-timeout" && has) { if (!ParseInt(argv[++i], 1, 86400, &handshake_timeout)) return Usage(); }
     else if (a == "--idle-timeout" && has) { if (!ParseInt(argv[++i], 1, 86400, &idle_timeout)) return Usage(); }
     else return Usage();
   }
   bool exposed = host_given && !IsLoopback(host);
+  if (!tracker.empty()) {
+    if (!edgec_rpc::PlainKey(key))
+      return std::fprintf(stderr, "error: --tracker needs --key KIND, the device kind clients ask the tracker for "
+                                  "(letters, digits, '.', '_', '-'; e.g. --key rpi4)\n"), 2;
+    if (!exposed && !IsLoopback(tracker))
+      return std::fprintf(stderr, "error: the tracker at %s:%d would give clients this machine's network address, "
+                                  "but the server listens on loopback only; add --host 0.0.0.0 (trusted networks "
+                                  "only)\n", tracker.c_str(), tracker_port), 2;
+  }
   bool key_shown = key.empty();
   if (key.empty()) key = exposed ? RandomKey() : "edgec";
   if (key.empty()) {
@@ -254,16 +278,45 @@ int main(int argc, char** argv) {
                  "code here as this user. Use it on a trusted network only.\n", host.c_str(), port);
   std::printf("edgec-rpc-server listening on %s:%d key=%s\n", host.c_str(), port,
               key_shown ? key.c_str() : "(as given)");
+  std::unique_ptr<edgec_rpc::TrackerLink> link;
+  if (!tracker.empty()) link.reset(new edgec_rpc::TrackerLink(tracker, tracker_port, key, RandomKey));
   std::fflush(stdout);
   std::fflush(stderr);
+  const int kPingPeriod = 2;  // seconds between tracker checks while idle (TVM's server: 2)
+  time_t retry_at = 0;
+  bool told_lost = false;
   while (!g_stop) {
+    if (link && !link->connected() && time(nullptr) >= retry_at) {
+      std::string why;
+      if (link->Connect(port, &why)) {
+        std::fprintf(stderr, "registered with the RPC tracker at %s as '%s'\n", link->address().c_str(), key.c_str());
+        told_lost = false;
+      } else {
+        if (!told_lost) std::fprintf(stderr, "RPC tracker at %s: %s; retrying every 5 s\n", link->address().c_str(),
+                                     why.c_str());
+        told_lost = true;
+        retry_at = time(nullptr) + 5;
+      }
+      std::fflush(stderr);
+    }
+    pollfd p{srv, POLLIN, 0};
+    int ready = poll(&p, 1, link ? kPingPeriod * 1000 : -1);
+    if (ready == 0 && link && link->connected()) {
+      std::string why;
+      if (!link->Check(kPingPeriod, &why)) std::fprintf(stderr, "RPC tracker: %s; reconnecting\n", why.c_str());
+    }
+    if (ready <= 0) continue;  // a timeout, or EINTR (a signal: the loop condition decides)
     int fd = accept4(srv, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // EINTR (a signal: the loop condition decides) or a failed accept
+    if (fd < 0) continue;
     SetTimeout(fd, handshake_timeout);  // a client that never speaks is dropped, not waited for
     std::string why;
-    if (Handshake(fd, key, &why)) {
+    // With a tracker, only the client it handed our current matchkey to gets in.
+    if (Handshake(fd, link ? link->matchkey() : key, key, &why)) {
       ServeSession(fd, srv, idle_timeout);
       EmptyWorkdir();  // the next client never sees this one's files
+      std::string twhy;
+      if (link && link->connected() && !link->Put(&twhy))  // free again: offer a fresh matchkey
+        std::fprintf(stderr, "RPC tracker: %s; reconnecting\n", twhy.c_str());
     } else {
       std::fprintf(stderr, "refused a connection: %s\n", why.c_str());
     }

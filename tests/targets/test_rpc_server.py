@@ -84,6 +84,30 @@ def _listening_addresses(port: int) -> set[str]:
     return {r[1].split(":")[0] for r in rows if int(r[1].split(":")[1], 16) == port and r[3] == "0A"}
 
 
+def _network_address() -> str | None:
+    """This machine's first non-loopback IPv4 address (SIOCGIFADDR), or None."""
+    import fcntl
+
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue
+        addr = socket.inet_ntoa(raw[20:24])
+        if not addr.startswith("127."):
+            return addr
+    return None
+
+
+def _reachable(addr: str, port: int) -> bool:
+    try:
+        socket.create_connection((addr, port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
 def test_binds_loopback_by_default_and_warns_when_exposed(server):
     s = server()
     assert s.host == "127.0.0.1" and _listening_addresses(s.port) == {"0100007F"}
@@ -91,6 +115,10 @@ def test_binds_loopback_by_default_and_warns_when_exposed(server):
     exposed = server("--host", "0.0.0.0")
     assert len(exposed.key) == 24  # no --key on a network address: a random one, printed
     assert _works(exposed.port, exposed.key)
+    net = _network_address()
+    if net:  # from this machine's network address: only the server that was asked to listen there
+        assert not _reachable(net, s.port)
+        assert _reachable(net, exposed.port)
     err = exposed.stop()
     assert "reachable from the network" in err, err
 
