@@ -30,13 +30,14 @@ class DotISA:
     max_tile: int    # accumulators + weight vectors that fit the register file
     group: int = 4   # input channels per lane per step (the reduction axis is packed [C/group][group])
     full_range_weights: bool = True  # False: a weight of -128 could overflow the int16 partial sums
+    float_lanes: int = 8  # fp32 lanes of the target's vectors (the float layers between int8 ones)
 
 
-VNNI = DotISA("vnni", 16, "uint8", "llvm.x86.avx512.vpdpbusd.512", 30)
-SDOT = DotISA("sdot", 4, "int8", "llvm.aarch64.neon.sdot.v4i32.v16i8", 30)
+VNNI = DotISA("vnni", 16, "uint8", "llvm.x86.avx512.vpdpbusd.512", 30, float_lanes=16)
+SDOT = DotISA("sdot", 4, "int8", "llvm.aarch64.neon.sdot.v4i32.v16i8", 30, float_lanes=4)
 # 16 ymm registers: U*V accumulators + V weight vectors + 1 broadcast
 PMADDWD = DotISA("pmaddwd", 8, "int16", "llvm.x86.avx2.pmadd.wd", 15, group=2)
-SMLAL = DotISA("smlal", 4, "int8", "llvm.aarch64.neon.smull.v8i16", 28, full_range_weights=False)
+SMLAL = DotISA("smlal", 4, "int8", "llvm.aarch64.neon.smull.v8i16", 28, full_range_weights=False, float_lanes=4)
 
 
 def dot_isa(target: "tvm.target.Target") -> DotISA | None:

@@ -21,6 +21,7 @@ from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 
 from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
+from edgec.compiler.int8.float_layers import depthwise_int8_weights
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.qdq import KEEP_BEFORE, drop_float_qdq, droppable
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights, weights_fit
@@ -146,12 +147,14 @@ def match_conv(call: Call, var2val: dict, stats: Int8Stats) -> _Match | None:
         stats.skip(f"reduction C*KH*KW < {MIN_REDUCTION}")
         return None
     pt, pl, pb, pr = (int(p) for p in a.padding)
+    # channels last, like edgec's float kernels: the int8 tensors between layers are NHWC
+    # (layout.py moves the graph's transposes out of the way)
     spec = ConvSpec(n, c, h, w, o, kh, kw, tuple(int(s) for s in a.strides), (pt, pl, pb, pr),
-                    tuple(int(d) for d in a.dilation), x_dtype=dtype, x_zp=zx)
+                    tuple(int(d) for d in a.dilation), in_layout="NHWC", out_layout="NHWC", x_dtype=dtype, x_zp=zx)
     out_shape = tuple(int(d) for d in call.ty.shape)
     if kh == kw == 1 and spec.stride == (1, 1) and spec.pad == (0, 0, 0, 0):
         # 1x1: one row of H*W pixels, so tiles never straddle a short row
-        spec = ConvSpec(n, c, 1, h * w, o, x_dtype=dtype, x_zp=zx)
+        spec = ConvSpec(n, c, 1, h * w, o, in_layout="NHWC", out_layout="NHWC", x_dtype=dtype, x_zp=zx)
     return _Match(spec, xq, sx, w_q, sw, out_shape)
 
 
@@ -220,9 +223,17 @@ class _Rewriter(PyExprMutator):
         wq, sw = wts
         scale = np.broadcast_to(sw.astype(np.float32), (wq.shape[0],)).copy()
         self.stats.weight_bytes += wq.nbytes + scale.nbytes
+        if self.isa is not None:  # a SIMD target: edgec's NHWC depthwise kernel (float_layers.py)
+            x = self.visit_expr(call.args[0])
+            y = depthwise_int8_weights(self.builder_, x, wq, scale, a, self.isa.float_lanes)
+            if y is not None:
+                return y
         return self.builder_.call_te(_grouped_conv_int8_weights, self.visit_expr(call.args[0]), relax.const(wq),
                                      relax.const(scale), [int(v) for v in a.strides], [int(v) for v in a.padding],
                                      [int(v) for v in a.dilation], int(a.groups), primfunc_name_hint="conv2d_int8w")
+
+    def _is_conv(self, plan: "_Plan") -> bool:
+        return self.var2val[plan.start].op == tvm.ir.Op.get("relax.nn.conv2d")
 
     def visit_call_(self, call: Call) -> Expr:
         plan = self.plans.get(call)
@@ -236,21 +247,34 @@ class _Rewriter(PyExprMutator):
         spec = m.spec
         out_dtype = ep.out_dtype if ep.steps else "float32"
         build = (lambda val, oc, buf: ep.build(val, oc, buf, plan.start)) if ep.steps else None
+        conv = self._is_conv(plan)
         x_shape = tuple(int(d) for d in m.xq.ty.shape)
+        out_shape = m.out_shape
+        if conv:  # NCHW graph, NHWC kernel: transposes the layout pass cancels between layers
+            x_shape, out_shape = _nhwc(x_shape), _nhwc(m.out_shape)
         func = conv_int8_func(spec, isa, epilogue=build, ep_rows=len(ep.channel_consts), out_dtype=out_dtype,
-                              x_shape=x_shape, out_param_shape=m.out_shape)
+                              x_shape=x_shape, out_param_shape=out_shape)
         gvar = bb.add_func(func.without_attr("global_symbol"), f"int8_conv{self.stats.int8_layers}")
         scale, corr = epilogue_constants(m.w_q, m.w_scale, m.x_scale, spec, isa)
         packed = pack_weights(m.w_q, isa)
         consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
         xq = self.visit_expr(m.xq)
+        if conv:
+            xq = bb.emit(relax.op.permute_dims(xq, [0, 2, 3, 1]))
         y = bb.emit(relax.call_tir(gvar, [xq] + [relax.const(a) for a in (packed, scale, corr, consts)],
-                                   out_ty=relax.TensorType(m.out_shape, out_dtype)))
+                                   out_ty=relax.TensorType(out_shape, out_dtype)))
+        if conv:
+            y = bb.emit(relax.op.permute_dims(y, [0, 3, 1, 2]))
         self.stats.int8_layers += 1
         self.stats.int8_macs += spec.macs
         self.stats.fused_epilogue_ops += len(ep.steps)
         self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + consts.nbytes
         return y
+
+
+def _nhwc(shape: tuple) -> tuple:
+    n, c, h, w = shape
+    return (n, h, w, c)
 
 
 def _program_order(func: relax.Function) -> list:
@@ -326,4 +350,10 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
         new = rw.visit_expr(func)
         rw.builder_.update_func(gv, new)
         mod = rw.builder_.get()
-    return relax.transform.DeadCodeElimination()(mod)
+    mod = relax.transform.DeadCodeElimination()(mod)
+    if isa is None:
+        return mod
+    from edgec.compiler.int8.layout import channels_last
+    from edgec.compiler.kernels.layout import clip_to_min_max
+
+    return channels_last(relax.transform.CanonicalizeBindings()(clip_to_min_max(mod)))  # Clip as maximum/minimum: elementwise ops it can carry

@@ -1,0 +1,44 @@
+"""Convs that stay float in an int8 model but keep int8 weights in the library.
+
+Depthwise convs have no reduction over channels for an integer dot product, and are memory-bound
+anyway; they run on edgec's float NHWC kernel (compiler/kernels/conv2d.py: channels in the vector
+lanes, register tile), with its packed weights stored as int8 and converted in the kernel's weight
+read (inlined by the schedule). The per-channel scale is applied to the conv's output, which
+FuseOps merges into the epilogue: conv(x, q * s) = conv(x, q) * s, since s is per output channel.
+TVM cannot constant-fold that back to float32 weights, because the conversion sits inside the
+conv's PrimFunc.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tvm import relax, te
+
+from edgec.compiler.kernels.conv2d import ConvGeometry, conv2d_nhwc, pack_weights
+from edgec.compiler.kernels.tiles import choose_tile, cpu_vector
+
+TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
+
+
+def _as_float(w: te.Tensor) -> te.Tensor:
+    return te.compute(w.shape, lambda *i: w(*i).astype("float32"), name="edgec_int8_weights")
+
+
+def depthwise_int8_weights(bb: relax.BlockBuilder, x_nchw: relax.Expr, wq: np.ndarray, scale: np.ndarray,
+                           attrs, float_lanes: int) -> relax.Expr | None:
+    """NCHW in and out (the graph's layout; layout.py cancels the transposes), NHWC inside.
+    None unless a depthwise conv (groups == C == O) with static shapes."""
+    n, c, h, w = (int(d) for d in x_nchw.ty.shape)
+    o, i, kh, kw = wq.shape
+    if not (int(attrs.groups) == c == o and i == 1):
+        return None
+    pad = [int(p) for p in attrs.padding]
+    pad = pad * 2 if len(pad) == 2 else pad
+    geo = ConvGeometry(n, h, w, c, o, kh, kw, tuple(int(s) for s in attrs.strides),
+                       tuple(int(d) for d in attrs.dilation), tuple(pad), True)
+    tile = choose_tile(geo.out_w, geo.o, geo.reduction, cpu_vector(float_lanes), True, rows=n * geo.out_h)
+    packed = pack_weights(wq.transpose(0, 2, 3, 1), geo, tile)  # OHWI int8 -> [C'/V][KH][KW][V] int8
+    x = bb.emit(relax.op.permute_dims(x_nchw, TO_NHWC))
+    y = bb.emit(bb.call_te(lambda d, wp: conv2d_nhwc(d, _as_float(wp), geo, tile), x, relax.const(packed),
+                           primfunc_name_hint="edgec_conv2d_int8w"))
+    y = bb.emit(relax.op.multiply(y, relax.const(np.broadcast_to(scale, (o,)).astype(np.float32))))
+    return relax.op.permute_dims(y, TO_NCHW)
