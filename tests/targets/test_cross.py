@@ -161,10 +161,32 @@ def test_int8_model_on_rpi5_uses_sdot_and_matches_ort_under_qemu(tmp_path):
     a72 = _run_on_cpu(art, "cortex-a72", {"x": x}, tmp_path / "a72")
     assert a72.returncode == ArtifactError.exit_code, a72.stderr
     assert "needs CPU feature(s) dotprod" in a72.stderr and "which this aarch64 CPU lacks" in a72.stderr, a72.stderr
-    a4 = edgec.compile(q, target="rpi4", out=tmp_path / "q4")
-    assert a4.manifest.compile_options["int8"]["int8_layers"] == 0
-    on_a72 = _run_on_cpu(a4, "cortex-a72", {"x": x}, tmp_path / "rpi4-a72")
-    assert on_a72.returncode == 0, on_a72.stderr
+
+
+def test_int8_model_on_rpi4_uses_integer_neon_kernels_and_matches_the_reference_under_qemu(tmp_path):
+    """rpi4 (Cortex-A72, no dotprod): the QDQ conv/matmul layers run on smull/smlal/sadalp kernels
+    (int8 products summed in int16 pairs, then int32), the depthwise conv on the float kernel with
+    int8 weights; on an emulated A72 it matches ORT running the QDQ model as float."""
+    from edgec.reference import ort_runner, quantized_output_scales
+    from edgec.verification import QDQ_LSBS
+    from tests.compiler.test_int8 import _qdq_cnn
+
+    m, q, _ = _qdq_cnn()
+    art = edgec.compile(q, target="rpi4", out=tmp_path / "q4")
+    st = art.manifest.compile_options["int8"]
+    assert st["int8_layers"] == 4 and st["isa"] == "smlal", st
+    dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(art.library)], capture_output=True, text=True,
+                         check=True).stdout
+    counts = {k: dis.count(f"\t{k}\t") + dis.count(f"\t{k}2\t") for k in ("smull", "smlal", "sadalp", "sdot")}
+    assert counts["smull"] >= 4 and counts["smlal"] >= 4 and counts["sadalp"] >= 4 and counts["sdot"] == 0, counts
+    f32 = edgec.compile(m, target="rpi4", out=tmp_path / "f4")
+    assert art.manifest.compile_options["weight_bytes"] < 0.45 * f32.manifest.compile_options["weight_bytes"]
+    scale = quantized_output_scales(q)["y"]
+    for seed in range(3):
+        x = np.random.default_rng(seed).uniform(-1, 1, (1, 8, 12, 12)).astype(np.float32)
+        on_a72 = _run_on_cpu(art, "cortex-a72", {"x": x}, tmp_path / f"a72-{seed}")
+        assert on_a72.returncode == 0, on_a72.stderr
+        assert np.abs(np.load(tmp_path / f"a72-{seed}" / "0.npy") - ort_runner(q)({"x": x})).max() <= QDQ_LSBS * scale
 
 
 def test_native_runner_refuses_features_this_cpu_lacks(tmp_path):
