@@ -42,6 +42,12 @@ def host_cc() -> str:
     return cc
 
 
+def page_size_flags(cc: str) -> list[str]:
+    """aarch64 linkers pad segments to 64 KB pages by default (a 25 KB runner became a 68 KB file);
+    16 KB pages still load on 4 KB and 16 KB kernels (Raspberry Pi 5 runs 16 KB pages)."""
+    return ["-Wl,-z,max-page-size=16384"] if "aarch64" in Path(cc).name else []
+
+
 def _run(cmd: list[str], cwd: Path) -> str:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode:
@@ -54,7 +60,7 @@ def build(cc: str | None = None) -> Path:
     cc = cc or host_cc()
     if shutil.which(cc) is None:
         raise ToolchainError(f"C compiler '{cc}' is not installed", hint="make setup installs the cross toolchains")
-    key = hashlib.sha256(f"{cc} {sources_hash()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{cc} {sources_hash()}".encode() + Path(__file__).read_bytes()).hexdigest()[:16]
     out = _cache_root() / "micro" / key
     if (out / "edgec-run").exists() and (out / "libedgec_micro.so").exists():
         return out
@@ -62,7 +68,7 @@ def build(cc: str | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=out.parent))
     try:
         srcs = [str(MICRO_SRC / s) for s in RUNTIME_SOURCES]
-        link = ["-Wl,--gc-sections", "-s", "-pthread", "-ldl"]
+        link = ["-Wl,--gc-sections", "-s", "-pthread", "-ldl", *page_size_flags(cc)]
         warnings = _run([cc, *CFLAGS, "-fPIC", "-shared", "-o", "libedgec_micro.so", *srcs, *link], tmp)
         warnings += _run([cc, *CFLAGS, "-o", "edgec-run", *srcs, *(str(MICRO_SRC / s) for s in RUNNER_SOURCES),
                           *link], tmp)

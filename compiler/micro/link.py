@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from edgec.errors import EdgecError, ToolchainError
+from edgec.runtime.micro_build import page_size_flags
 from edgec.targets import Target
 
 MICRO_SRC = Path(__file__).resolve().parents[2] / "runtime" / "micro"
@@ -42,7 +43,7 @@ def link_model(target: Target, folder: Path, out: Path) -> None:
     shutil.copy2(MICRO_SRC / "model_glue.c", folder / "model_glue.c")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-Wextra", f"-I{MICRO_SRC}", "-o", str(out),
            "kernels.o", "plan.c", "model_glue.c", "weights.S", "-Wl,--version-script=exports.map", "-Wl,--gc-sections",
-           "-s", "-lm"]
+           "-s", "-lm", *page_size_flags(cc)]
     proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     if proc.returncode:
         raise EdgecError(f"linking the micro model library failed ({Path(cc).name}):\n{proc.stderr[-2000:]}")
