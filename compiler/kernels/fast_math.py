@@ -19,8 +19,14 @@ def _sigmoid(x: te.Tensor) -> te.Tensor:
     return te.compute(x.shape, lambda *i: 1.0 / (1.0 + e(*i)), name="sigmoid")
 
 
-_FAST = {"relax.sigmoid": _sigmoid, "relax.exp": topi.fast_exp, "relax.tanh": topi.fast_tanh,
-         "relax.erf": topi.fast_erf}
+def _erf(x: te.Tensor) -> te.Tensor:
+    """fast_erf clamps its argument to [-4, 4] with max/min, which turns NaN into a number
+    (Erf(NaN) gave 1; found by tools/fuzz.py): NaN passes through, as in ONNX Runtime."""
+    y = topi.fast_erf(x)
+    return te.compute(x.shape, lambda *i: tvm.tirx.Select(tvm.tirx.isnan(x(*i)), x(*i), y(*i)), name="erf_nan")
+
+
+_FAST = {"relax.sigmoid": _sigmoid, "relax.exp": topi.fast_exp, "relax.tanh": topi.fast_tanh, "relax.erf": _erf}
 
 
 def fast_math_legalizers() -> dict[str, LegalizeFunc]:

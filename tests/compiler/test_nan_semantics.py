@@ -66,3 +66,13 @@ def test_verify_compares_nan_and_inf_positions_exactly():
     assert not sign.passed and sign.nonfinite_mismatches == 1
     off = compare({"y": np.array([1.5, np.nan, np.inf, -np.inf, 2.0], np.float32)}, {"y": ref})[0].gate(1e-4)
     assert not off.passed and off.nonfinite_mismatches == 0 and off.max_abs_error == 0.5
+
+
+@pytest.mark.parametrize("op", ["Exp", "Sigmoid", "Tanh", "Erf"])
+def test_fast_math_keeps_nan_and_inf_like_ort_by_default(op, tmp_path):
+    """edgec's vectorized exp/sigmoid/tanh/erf (compiler/kernels/fast_math.py) in the default
+    pipeline: NaN stays NaN and +-inf saturate as in ONNX Runtime (Erf(NaN) gave 1; tools/fuzz.py)."""
+    model = _model([helper.make_node(op, ["x"], ["y"])])
+    art = edgec.compile(model, out=tmp_path / op)
+    res = edgec.verify(art, model, inputs={"x": _nan_input()})
+    assert res.passed and res.outputs[0].nonfinite_mismatches == 0, res
