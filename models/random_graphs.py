@@ -11,10 +11,14 @@ Operators (opset 17): Conv (regular, depthwise, grouped, 1x1; strides 1-2, dilat
 symmetric/asymmetric/auto pads, bias or not), MaxPool/AveragePool (pads, ceil_mode,
 count_include_pad, dilation), GlobalAveragePool/GlobalMaxPool, BatchNormalization, PRelu,
 LeakyRelu, HardSwish, HardSigmoid, Sigmoid, Relu, Clip, Tanh, Pad (constant/reflect/edge),
-Add/Mul/Sub with broadcasting (constants and other live tensors), Concat, Split, Slice (negative
-and strided), Reshape, Transpose, Flatten, MatMul, Gemm, Resize (nearest/linear, scales or sizes,
-four coordinate modes, four nearest modes), Softmax, LayerNormalization, ReduceMean/ReduceMax; and composite patterns:
-residual blocks, squeeze-excitation, attention (x @ x^T -> Softmax -> @ x), two-branch concat.
+Elu, Softplus, Abs, Add/Mul/Sub/Max/Min with broadcasting (constants and other live tensors),
+Div by constants, Concat, Split, Slice (negative and strided), Reshape, Transpose, Flatten,
+Squeeze/Unsqueeze, DepthToSpace/SpaceToDepth, MatMul (weights also through a constant Transpose),
+Gemm, ConvTranspose (kernel == stride, or pads/output_padding/dilation; regular or depthwise),
+Resize (nearest/linear, scales or sizes, four coordinate modes, four nearest modes), Softmax,
+LayerNormalization, ReduceMean/Max/Min/Sum/L2; and composite patterns: residual blocks,
+squeeze-excitation, attention (x @ x^T -> Softmax -> @ x), two-branch concat, swish, erf GELU,
+h-swish written as Add/Clip/Mul/Div.
 Sizes are odd on purpose: channels and widths 1-67.
 
 ``reduce_model`` shrinks a failing model while a predicate still holds (difftest's reducer).
@@ -38,7 +42,8 @@ WEIGHTS = {
     "conv": 9, "residual": 3, "se": 1.5, "branches": 2, "pool": 4, "global_pool": 1.5, "batchnorm": 1.5,
     "act": 7, "pad": 2.5, "binary": 5, "concat": 2, "split": 1.5, "slice": 2, "reshape": 1.5,
     "transpose": 1.5, "flatten": 1, "matmul": 2.5, "gemm": 1.5, "attention": 1, "resize": 2, "softmax": 1.5,
-    "layernorm": 1.5, "reduce": 1.5,
+    "layernorm": 1.5, "reduce": 1.5, "convtranspose": 2, "depth_space": 1.5, "unsqueeze": 1.5, "swish": 1,
+    "gelu": 1, "hardswish_manual": 1,
 }
 FLOAT_OPS = tuple(WEIGHTS)
 
@@ -277,7 +282,8 @@ def gen_batchnorm(g: _Graph) -> _T:
 
 def gen_act(g: _Graph, x: _T | None = None) -> _T:
     x = x or g.pick()
-    op = g.choice(["Relu", "PRelu", "PRelu", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Clip", "Clip", "Tanh"])
+    op = g.choice(["Relu", "PRelu", "PRelu", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Clip", "Clip", "Tanh",
+                   "Elu", "Softplus", "Abs"])
     if op == "PRelu":
         r = len(x.shape)
         shapes = [(1,), (x.shape[-1],)]
@@ -289,6 +295,8 @@ def gen_act(g: _Graph, x: _T | None = None) -> _T:
         return g.op("PRelu", [x.name, g.uniform(shape, -0.5, 0.5)])[0]
     if op == "LeakyRelu":
         return g.op(op, [x.name], alpha=float(np.float32(g.rng.uniform(0.01, 0.5))))[0]
+    if op == "Elu":
+        return g.op(op, [x.name], alpha=float(np.float32(g.rng.uniform(0.5, 1.5))))[0]
     if op == "HardSigmoid":
         return g.op(op, [x.name], alpha=float(np.float32(g.rng.uniform(0.1, 0.5))),
                     beta=float(np.float32(g.rng.uniform(0.3, 0.7))))[0]
@@ -333,8 +341,12 @@ def _broadcasts_to(small: tuple, big: tuple) -> bool:
 
 def gen_binary(g: _Graph) -> _T:
     x = g.pick()
-    op = g.choice(["Add", "Add", "Mul", "Sub"])
+    op = g.choice(["Add", "Add", "Mul", "Sub", "Div", "Max", "Min"])
     others = [t for t in g.pool if t.name != x.name and _broadcasts_to(t.shape, x.shape)]
+    if op == "Div":  # x / c with |c| in [0.5, 1.5]: a live divisor could be ~0
+        shape = g.choice([x.shape, (1,), (), (x.shape[-1],)])
+        c = g.rng.uniform(0.5, 1.5, size=shape) * g.rng.choice([-1.0, 1.0], size=shape)
+        return g.op("Div", [x.name, g.const(np.asarray(c, np.float32), "k")])[0]
     if others and g.chance(0.5):
         y = g.choice(others).name
     else:
@@ -454,7 +466,12 @@ def gen_matmul(g: _Graph) -> _T:
     if g.chance(0.2):
         return g.op("MatMul", [g.weight((m, x.shape[-2]), x.shape[-2]), x.name])[0] if len(x.shape) == 2 else \
             g.op("MatMul", [x.name, g.weight((k, m), k)])[0]
-    y = g.op("MatMul", [x.name, g.weight((k, m), k)])[0]
+    if g.chance(0.2):  # a weight stored transposed, as some exporters leave it: a constant subgraph to fold
+        wt = g.op("Transpose", [g.weight((m, k), k)], perm=[1, 0])[0]
+        y = g.op("MatMul", [x.name, wt.name])[0]
+        g.pool.remove(wt)  # a constant, not an activation for later draws
+    else:
+        y = g.op("MatMul", [x.name, g.weight((k, m), k)])[0]
     if g.chance(0.5):  # the usual bias
         y = g.op("Add", [y.name, g.uniform((m,), -0.5, 0.5)])[0]
     return y
@@ -515,7 +532,11 @@ def gen_reduce(g: _Graph) -> _T:
     x = g.pick(lambda t: len(t.shape) >= 2)
     r = len(x.shape)
     axes = sorted(set(int(a) for a in g.rng.choice(np.arange(1, r), size=min(r - 1, g.choice([1, 1, 2])), replace=False)))
-    return g.op(g.choice(["ReduceMean", "ReduceMax"]), [x.name], axes=axes, keepdims=int(g.chance(0.7)))[0]
+    op = g.choice(["ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL2"])
+    keep = int(g.chance(0.7))
+    if op in ("ReduceSum",):  # opset 13+: axes are an input
+        return g.op(op, [x.name, g.ints([a - r if g.chance(0.3) else a for a in axes])], keepdims=keep)[0]
+    return g.op(op, [x.name], axes=axes, keepdims=keep)[0]
 
 
 def gen_residual(g: _Graph) -> _T:
@@ -564,12 +585,110 @@ def gen_attention(g: _Graph) -> _T:
     return g.op("MatMul", [p.name, x.name])[0]
 
 
+def gen_convtranspose(g: _Graph) -> _T:
+    """ConvTranspose: kernel == stride without pads (edgec rewrites it to Conv + DepthToSpace), or
+    any kernel 1-4, stride 1-2, pads, output_padding, dilation; regular or depthwise."""
+    x = g.pick(_is4)
+    n, c, h, w = x.shape
+    group = c if c > 1 and g.chance(0.2) else 1
+    co = c if group > 1 else _size(g.rng, g.opts.max_channels)
+    attrs: dict = {"group": group}
+    if g.chance(0.4):
+        s = g.choice([2, 2, 3])
+        k = [s, s]
+        attrs.update(kernel_shape=k, strides=[s, s])
+    else:
+        kh = g.choice([1, 2, 3, 3, 4])
+        kw = kh if g.chance(0.8) else g.choice([1, 2, 3])
+        k = [kh, kw]
+        strides = [g.choice([1, 2, 2]), 0]
+        strides[1] = strides[0] if g.chance(0.85) else g.choice([1, 2])
+        attrs.update(kernel_shape=k, strides=strides)
+        if g.chance(0.15):
+            attrs["dilations"] = [g.choice([1, 2]) if kh > 1 else 1, g.choice([1, 2]) if kw > 1 else 1]
+        dil = attrs.get("dilations", [1, 1])
+        ek = [(kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1]
+        if g.chance(0.6):
+            attrs["pads"] = [int(g.rng.integers(0, ek[0])), int(g.rng.integers(0, ek[1])),
+                             int(g.rng.integers(0, ek[0])), int(g.rng.integers(0, ek[1]))]
+        if g.chance(0.25) and max(strides) > 1:
+            attrs["output_padding"] = [int(g.rng.integers(0, max(strides[0], dil[0]))),
+                                       int(g.rng.integers(0, max(strides[1], dil[1])))]
+    ins = [x.name, g.weight((c, co // group, k[0], k[1]), c // group * k[0] * k[1])]
+    if g.chance(0.7):
+        ins.append(g.uniform((co,), -0.5, 0.5))
+    return g.op("ConvTranspose", ins, **attrs)[0]
+
+
+def gen_depth_space(g: _Graph) -> _T:
+    """DepthToSpace (DCR or CRD; also as pixel shuffle: a conv to b*b*k channels first) or
+    SpaceToDepth, block 2 or 3."""
+    x = g.pick(_is4)
+    _, c, h, w = x.shape
+    b = g.choice([2, 2, 3])
+    if g.chance(0.4):
+        x = gen_conv(g, x, co=b * b * _size(g.rng, 7), same=True)
+        c = x.shape[1]
+    if c % (b * b) == 0 and g.chance(0.8):
+        return g.op("DepthToSpace", [x.name], blocksize=b, mode=g.choice(["DCR", "CRD"]))[0]
+    if h % b or w % b:
+        raise InvalidOp("space not divisible by the block")
+    return g.op("SpaceToDepth", [x.name], blocksize=b)[0]
+
+
+def gen_unsqueeze(g: _Graph) -> _T:
+    """Squeeze of unit axes (listed or implicit) or Unsqueeze of one or two new axes (rank <= 5)."""
+    units = lambda t: [i for i, d in enumerate(t.shape) if d == 1 and i > 0]  # noqa: E731
+    x = g.pick()
+    r = len(x.shape)
+    if units(x) and len(x.shape) > 1 and g.chance(0.5):
+        axes = units(x)
+        if g.chance(0.4) and len(axes) == sum(d == 1 for d in x.shape):
+            return g.op("Squeeze", [x.name])[0]
+        axes = [a - r if g.chance(0.3) else a for a in axes[:int(g.rng.integers(1, len(axes) + 1))]]
+        return g.op("Squeeze", [x.name, g.ints(axes)])[0]
+    k = 1 if r >= 4 or g.chance(0.7) else 2
+    if r + k > 5:
+        raise InvalidOp("rank")
+    axes = sorted(int(a) for a in g.rng.choice(np.arange(1, r + k + 1), size=k, replace=False))
+    axes = [a - (r + k) if g.chance(0.3) else a for a in axes]
+    return g.op("Unsqueeze", [x.name, g.ints(axes)])[0]
+
+
+def gen_swish(g: _Graph) -> _T:
+    """x * Sigmoid(x) (SiLU, as exported by PyTorch before opset 22)."""
+    x = g.pick()
+    s = g.op("Sigmoid", [x.name])[0]
+    return g.op("Mul", [x.name, s.name] if g.chance(0.5) else [s.name, x.name])[0]
+
+
+def gen_gelu(g: _Graph) -> _T:
+    """The erf GELU as exporters write it before opset 20: x * 0.5 * (1 + Erf(x / sqrt(2)))."""
+    x = g.pick()
+    d = g.op("Div", [x.name, g.const(np.float32(np.sqrt(2.0)), "k")])[0]
+    e = g.op("Erf", [d.name])[0]
+    a = g.op("Add", [e.name, g.const(np.float32(1.0), "k")])[0]
+    m = g.op("Mul", [x.name, a.name])[0]
+    return g.op("Mul", [m.name, g.const(np.float32(0.5), "k")])[0]
+
+
+def gen_hardswish_manual(g: _Graph) -> _T:
+    """x * Relu6(x + 3) / 6, the MobileNetV3 h-swish as TensorFlow/older exporters write it."""
+    x = g.pick()
+    a = g.op("Add", [x.name, g.const(np.float32(3.0), "k")])[0]
+    c = g.op("Clip", [a.name, g.const(np.float32(0.0), "lo"), g.const(np.float32(6.0), "hi")])[0]
+    m = g.op("Mul", [x.name, c.name])[0]
+    return g.op("Div", [m.name, g.const(np.float32(6.0), "k")])[0]
+
+
 GENERATORS: dict[str, Callable[[_Graph], _T]] = {
     "conv": gen_conv, "residual": gen_residual, "se": gen_se, "branches": gen_branches, "pool": gen_pool,
     "global_pool": gen_global_pool, "batchnorm": gen_batchnorm, "act": gen_act, "pad": gen_pad, "binary": gen_binary,
     "concat": gen_concat, "split": gen_split, "slice": gen_slice, "reshape": gen_reshape, "transpose": gen_transpose,
     "flatten": gen_flatten, "matmul": gen_matmul, "gemm": gen_gemm, "attention": gen_attention, "resize": gen_resize,
-    "softmax": gen_softmax, "layernorm": gen_layernorm, "reduce": gen_reduce,
+    "softmax": gen_softmax, "layernorm": gen_layernorm, "reduce": gen_reduce, "convtranspose": gen_convtranspose,
+    "depth_space": gen_depth_space, "unsqueeze": gen_unsqueeze, "swish": gen_swish, "gelu": gen_gelu,
+    "hardswish_manual": gen_hardswish_manual,
 }
 
 

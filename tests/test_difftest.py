@@ -21,7 +21,8 @@ INT8_SEEDS = range(0, 24)
 OPS = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "PRelu",
        "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Relu", "Clip", "Tanh", "Pad", "Add", "Mul", "Sub",
        "Concat", "Split", "Slice", "Reshape", "Transpose", "Flatten", "MatMul", "Gemm", "Resize", "Softmax",
-       "LayerNormalization", "ReduceMean", "ReduceMax"}
+       "LayerNormalization", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL2", "Div", "Max", "Min",
+       "Elu", "Softplus", "Abs", "Erf", "ConvTranspose", "DepthToSpace", "SpaceToDepth", "Squeeze", "Unsqueeze"}
 
 
 def _difftest():
@@ -76,6 +77,10 @@ def test_generator_covers_the_operators_and_their_attributes(sample):
             seen["asym_pads"] += p[:2] != p[2:]
             seen["auto_pad"] += "auto_pad" in a
             seen["no_bias"] += len(n.input) == 2
+        for n, a in _attrs(m, "ConvTranspose"):
+            k, st = a.get("kernel_shape"), a.get("strides", [1, 1])
+            seen["convtranspose_k_eq_s"] += k == st and "pads" not in a
+            seen["convtranspose_output_padding"] += any(a.get("output_padding", [0]))
         for n, a in _attrs(m, "Pad"):
             seen["pad_" + a.get("mode", b"constant").decode()] += 1
         for n, a in _attrs(m, "Resize"):
@@ -88,7 +93,8 @@ def test_generator_covers_the_operators_and_their_attributes(sample):
         seen["residual_add"] += any(n.op_type == "Add" and all(i not in inits for i in n.input) for n in m.graph.node)
     wanted = ["depthwise", "grouped", "1x1", "stride2", "dilation2", "asym_pads", "auto_pad", "no_bias",
               "pad_constant", "pad_reflect", "pad_edge", "resize_nearest", "resize_linear", "count_include_pad",
-              "ceil_mode", "two_outputs", "residual_add"]
+              "ceil_mode", "two_outputs", "residual_add", "convtranspose_k_eq_s",
+              "convtranspose_output_padding"]
     assert all(seen[k] for k in wanted), {k: seen[k] for k in wanted}
 
 
@@ -117,7 +123,8 @@ def test_options_restrict_the_operators():
     opts = GenOptions(ops=("conv", "act"))
     for s in range(10):
         assert set(op_histogram(random_model(s, opts))) <= {"Conv", "Relu", "PRelu", "LeakyRelu", "HardSwish",
-                                                               "HardSigmoid", "Sigmoid", "Clip", "Tanh"}
+                                                               "HardSigmoid", "Sigmoid", "Clip", "Tanh", "Elu", "Softplus",
+                                                               "Abs"}
 
 
 @pytest.mark.slow
