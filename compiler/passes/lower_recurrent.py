@@ -155,7 +155,8 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
         f_acts = acts[d]
         w = b.op("Transpose", [b.op("Gather", [ins[1], idx], axis=0)], perm=[1, 0])  # [I, G*H]
         r = b.op("Gather", [ins[2], idx], axis=0)  # [G*H, H]
-        xw = b.op("MatMul", [x, w])  # [T, B, G*H]
+        # all steps' input projections in one 2-D product: [T*B, I] @ [I, G*H]
+        xw = b.op("MatMul", [b.op("Reshape", [x, b.const([T * B, -1], "shape", np.int64)]), w])
         bias_r_h = None
         if ins[3]:
             bias = b.op("Gather", [ins[3], idx], axis=0)  # [2*G*H]
@@ -164,6 +165,7 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
                 rb_zr, bias_r_h = b.op("Split", [rb, b.const([2 * H, H], "split", np.int64)], n_out=2, axis=0)
                 rb = b.op("Concat", [rb_zr, b.const(np.zeros(H), "zeros")], axis=0)
             xw = b.op("Add", [xw, b.op("Add", [wb, rb])])
+        xw = b.op("Reshape", [xw, b.const([T, B, G * H], "shape", np.int64)])  # [T, B, G*H]
         s_ax = 1 if layout == 1 else 0  # initial states: [num_dir, B, H], or [B, num_dir, H] with layout 1
         h = b.op("Gather", [ins[5], idx], axis=s_ax) if ins[5] else zeros
         c = b.op("Gather", [ins[6], idx], axis=s_ax) if op == "LSTM" and ins[6] else zeros
