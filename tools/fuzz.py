@@ -9,6 +9,8 @@ Families (tools/fuzz_mutate.py makes the cases, tools/fuzz_seeds.py the seed mod
   artifact  a compiled artifact tampered with -> run / verify / inspect / package
   native    bad .npy files, bad arguments and tampered bundles -> the native runner edgec-run
   session   strange values for Session.run (wrong names, types, shapes, dtypes, layouts)
+  rpc       hostile clients of edgec-rpc-server: mangled handshakes, garbage into the RPC loop,
+            file names leaving its folder (tools/fuzz_rpc.py); a good client must still be served
 
 Python cases run in a child process (tools/fuzz_worker.py) with a memory cap (--mem-gb) and a
 timeout per case; a dead child is a crash, a timeout a hang. A case fails on a crash, a hang, exit
@@ -35,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-FAMILIES = {"onnx": 3, "tflite": 2, "artifact": 3, "native": 3, "session": 3}  # weights per case
+FAMILIES = {"onnx": 3, "tflite": 2, "artifact": 3, "native": 3, "session": 3, "rpc": 2}  # weights per case
 CLEAN = {0, 1, 2, 3, 4, 5, 6, 7, 8}  # exit codes of a correct result or a clear EdgecError
 RESTART_EVERY = 250
 
@@ -155,6 +157,9 @@ class Fuzzer:
         self.evil.chmod(0o755)
         self.mark.unlink(missing_ok=True)
         self.cross_ready = _cross_ready()
+        from fuzz_rpc import RpcTarget
+
+        self.rpc = RpcTarget(self.bundle, self.out)
 
     # families ---------------------------------------------------------------------------------
     def case_onnx(self, r: random.Random, d: Path) -> tuple[list[dict], str, bool]:
@@ -223,6 +228,12 @@ class Fuzzer:
             note = f"bundle {note}"
         return [[str(self.bundle / "edgec-run"), lib, *inputs, *args]], note, must_refuse
 
+    def case_rpc(self, r: random.Random, d: Path):
+        from fuzz_rpc import make_plan
+
+        plan = make_plan(r, r.randrange(1 << 30))
+        return [{"kind": "rpc", "plan": plan}], f"rpc {plan['kind']}", False
+
     # running ----------------------------------------------------------------------------------
     def run_case(self, family: str, index: int) -> None:
         r = random.Random(self.args.seed * 1_000_003 + index)
@@ -234,6 +245,8 @@ class Fuzzer:
         for c in cases:
             if isinstance(c, list):
                 res = self._native(c, d)
+            elif c["kind"] == "rpc":
+                res = self.rpc.run(c["plan"])
             else:
                 if c.get("if_exists") and not Path(c["if_exists"]).exists():
                     continue
@@ -282,12 +295,14 @@ class Fuzzer:
             verdicts = []
             for c in rec["cases"]:
                 c = json.loads(json.dumps(c).replace(was, here))
-                res = self._native(c, rec_path.parent) if isinstance(c, list) else self.worker.run({"id": 0, **c}, 300)
+                res = (self._native(c, rec_path.parent) if isinstance(c, list) else self.rpc.run(c["plan"])
+                       if c["kind"] == "rpc" else self.worker.run({"id": 0, **c}, 300))
                 verdicts.append(classify(res))
             bad = [v for v in verdicts if v in FAILURES]
             still += bool(bad)
             print(f"{rec_path.parent.name}: was {rec['verdict']}, now {bad[0] if bad else 'ok'}", flush=True)
         self.worker.stop()
+        self.rpc.stop()
         return still
 
     def loop(self) -> None:
@@ -307,6 +322,7 @@ class Fuzzer:
             if index % 100 == 0 and not self.args.json:
                 print(f"[fuzz] {index} cases, {len(self.failures)} failures", flush=True)
         self.worker.stop()
+        self.rpc.stop()
 
     def summary(self) -> dict:
         total = Counter()
@@ -318,7 +334,8 @@ class Fuzzer:
                 "bad_exit": total["bad-exit"], "mismatches": total["mismatch"],
                 "families": {f: dict(c) for f, c in self.stats.items()},
                 "exit_codes": {f: dict(c) for f, c in self.codes.items()},
-                "top_errors": {f: dict(c.most_common(8)) for f, c in self.messages.items()}, "out": str(self.out)}
+                "top_errors": {f: dict(c.most_common(8)) for f, c in self.messages.items()},
+                "rpc_sessions_ended_by_signal": self.rpc.session_signals(), "out": str(self.out)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         fz.loop()
     finally:
         fz.worker.stop()
+        fz.rpc.stop()
     s = fz.summary() | {"seconds": round(time.monotonic() - t0, 1)}
     if args.json:
         print(json.dumps(s, indent=2))
