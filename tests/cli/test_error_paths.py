@@ -327,3 +327,22 @@ def test_bad_repeat_and_threads_are_usage_errors(mlp):
     for args in (["--repeat", "-1"], ["--threads", "0"]):
         proc = run_cli("run", str(mlp / "art"), *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_package_never_copies_a_library_from_outside_the_artifact(mlp, tmp_path):
+    """Issue 13 item 3: `"library": "../evil.so"` with its matching hash was copied into the bundle."""
+    from edgec.runtime.manifest import seal, sha256_file
+
+    evil = tmp_path / "evil.so"
+    shutil.copy(mlp / "art" / "model.so", evil)
+
+    def outside(d):
+        m = json.loads((d / "manifest.json").read_text())
+        m["library"] = "../evil.so"
+        m["files"]["../evil.so"] = sha256_file(evil)
+        (d / "manifest.json").write_text(seal(m))
+
+    d = _tamper(mlp, tmp_path, outside)
+    assert_clean_error(run_cli("package", str(d), "-o", str(tmp_path / "b")), ArtifactError.exit_code,
+                       "outside the artifact directory")
+    assert not (tmp_path / "b").exists()
