@@ -202,6 +202,7 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     # copy is a streaming G-way interleave that LLVM vectorizes); channels-last input packs to
     # [N, Hp, Wp, CG*G] (a vector copy). Either way G channels of a pixel are one load.
     XP_SHAPE = (N, CG, HP, WP, G) if NCHW_IN else (N, HP, WP, CG * G)
+    VL = next(v for v in (32, 16, 8, G) if CG * G % v == 0)
     # Waking the thread pool costs microseconds: small layers (PP-OCR cls is full of them) run serially.
     pack_loop = T.parallel if N * CG * HP * WP * G >= PARALLEL_PACK_BYTES else T.serial
     tile_loop = T.parallel if spec.macs >= PARALLEL_MACS else T.serial
@@ -241,14 +242,22 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                             for j in T.unroll(G):
                                 xp[bc // CG, bc % CG, yy, xx, j] = T.Cast(ad, ZP)
         else:
+            # the border test per pixel, channels in vectors of VL (a <960 x i16> vector was
+            # 30k instructions of code)
             for by in pack_loop(N * HP):
                 for xx in range(WP):
-                    for cc in T.vectorized(CG * G):
-                        if 0 <= by % HP - PT and by % HP - PT < H and PL <= xx and xx < PL + W and cc < C:
-                            xp[by // HP, by % HP, xx, cc] = T.Cast(
-                                ad, T.Cast("int32", x[by // HP, by % HP - PT, xx - PL, cc]) + SHIFT)
-                        else:
-                            xp[by // HP, by % HP, xx, cc] = T.Cast(ad, ZP)
+                    if 0 <= by % HP - PT and by % HP - PT < H and PL <= xx and xx < PL + W:
+                        for c0 in range(CG * G // VL):
+                            for ci in T.vectorized(VL):
+                                if FULL_C or c0 * VL + ci < C:
+                                    xp[by // HP, by % HP, xx, c0 * VL + ci] = T.Cast(
+                                        ad, T.Cast("int32", x[by // HP, by % HP - PT, xx - PL, c0 * VL + ci]) + SHIFT)
+                                else:
+                                    xp[by // HP, by % HP, xx, c0 * VL + ci] = T.Cast(ad, ZP)
+                    else:
+                        for c0 in range(CG * G // VL):
+                            for ci in T.vectorized(VL):
+                                xp[by // HP, by % HP, xx, c0 * VL + ci] = T.Cast(ad, ZP)
         for task in tile_loop(N * OH * XO):
             b = task // (OH * XO)
             y = task // XO % OH

@@ -50,6 +50,9 @@ SPECS = [
     ConvSpec(2, 24, 10, 12, 40, 3, 3, pad=(1, 1, 1, 1)),                             # batch 2, O % 16 != 0
     ConvSpec(1, 3, 16, 20, 16, 3, 3, (2, 2), (1, 1, 1, 1)),                          # stem: C padded to 4
     ConvSpec(1, 121, 1, 37, 70, in_layout="NHWC", out_layout="NHWC"),               # matmul rows, odd K/N/M
+    # channels-last convs (what the rewrite emits): odd channels and border, long channel rows
+    ConvSpec(1, 13, 9, 13, 7, 3, 2, (2, 1), (1, 0, 2, 1), (1, 2), "NHWC", "NHWC", x_dtype="uint8", x_zp=77),
+    ConvSpec(1, 960, 1, 10, 24, 1, 3, pad=(0, 1, 0, 1), in_layout="NHWC", out_layout="NHWC"),
 ]
 
 
