@@ -1,0 +1,62 @@
+"""Per-call latency of the micro runtime against TVM's VM, in one process, alternating rounds
+(ratios survive a busy machine; absolute times do not). Both at 1 thread, through Session.run
+(input checks, binding and output copies included).
+
+    python tools/micro_vs_vm.py [--models mlp,cnn,transformer,ppocr-cls] [--rounds 7] [--calls 200]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import edgec
+from edgec.models.tiny import tiny_cnn, tiny_mlp, tiny_transformer
+
+TINY = {"mlp": tiny_mlp, "cnn": lambda: tiny_cnn(batch=1), "transformer": tiny_transformer}
+
+
+def _per_call(sess, feeds, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        sess.run(feeds)
+    return (time.perf_counter() - t0) / calls
+
+
+def compare(name: str, work: Path, rounds: int, calls: int) -> dict:
+    model = TINY[name]() if name in TINY else name
+    micro = edgec.compile(model, out=work / f"{name}-micro", runtime="micro")
+    vm = edgec.compile(model, out=work / f"{name}-vm", runtime="vm")
+    s_micro, s_vm = edgec.load(micro.path, threads=1), edgec.load(vm.path, threads=1)
+    rng = np.random.default_rng(0)
+    feeds = {t.name: rng.uniform(0, 1, t.shape).astype(t.dtype) for t in micro.manifest.inputs}
+    n = max(3, calls if name in TINY else calls // 20)
+    for s in (s_micro, s_vm):
+        _per_call(s, feeds, 3)
+    tm, tv = [], []
+    for _ in range(rounds):
+        tm.append(_per_call(s_micro, feeds, n))
+        tv.append(_per_call(s_vm, feeds, n))
+    m, v = statistics.median(tm), statistics.median(tv)
+    return {"model": name, "micro_us": round(m * 1e6, 1), "vm_us": round(v * 1e6, 1), "micro/vm": round(m / v, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="mlp,cnn,transformer,ppocr-cls")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--calls", type=int, default=200)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"{'model':<14}{'micro us':>10}{'vm us':>10}{'micro/vm':>10}")
+        for name in args.models.split(","):
+            r = compare(name, Path(tmp), args.rounds, args.calls)
+            print(f"{r['model']:<14}{r['micro_us']:>10}{r['vm_us']:>10}{r['micro/vm']:>10}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
