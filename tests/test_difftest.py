@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
@@ -141,3 +142,21 @@ def test_fixed_seed_int8_models_match_onnxruntime(tmp_path):
     s = dt.run(INT8_SEEDS, int8=True, save=tmp_path, quiet=True)
     assert s.cases == len(INT8_SEEDS)
     assert dt.unexplained(s) == 0, s.failures
+
+
+def test_int8_step_ignores_the_placeholder_scale_of_a_zero_range():
+    """ORT's quantizer gives a tensor calibrated to [0, 0] the scale 1.0; taken as the model's
+    coarsest step it would let any error up to 4.0 pass (int8 seed 10044, rel-L2 0.74)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = _difftest()
+    nodes, inits = [], []
+    for k, scale in enumerate((0.01, 1.0)):
+        inits += [numpy_helper.from_array(np.array(scale, np.float32), f"s{k}"),
+                  numpy_helper.from_array(np.array(0, np.int8), f"z{k}")]
+        src = "x" if k == 0 else "d0"
+        nodes += [helper.make_node("QuantizeLinear", [src, f"s{k}", f"z{k}"], [f"q{k}"]),
+                  helper.make_node("DequantizeLinear", [f"q{k}", f"s{k}", f"z{k}"], [f"d{k}"])]
+    g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("d1", TensorProto.FLOAT, [4])], inits)
+    assert dt.activation_lsb(helper.make_model(g)) == pytest.approx(0.01)
