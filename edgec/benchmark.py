@@ -16,15 +16,20 @@ class LatencyStats:
     p90_ms: float
     min_ms: float
     runs: int
+    # Median CPU time of the calling thread per run. At 1 thread both runtimes do all their work
+    # on the calling thread, so this survives a busy machine (preemption is not counted) where
+    # wall time does not; meaningless at more threads (the pool's work is not counted).
+    cpu_median_ms: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def summarize(seconds: list[float]) -> LatencyStats:
+def summarize(seconds: list[float], cpu_seconds: list[float] | None = None) -> LatencyStats:
     a = np.asarray(seconds) * 1e3
+    cpu = float(np.median(np.asarray(cpu_seconds)) * 1e3) if cpu_seconds else None
     return LatencyStats(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)),
-                        float(a.min()), int(a.size))
+                        float(a.min()), int(a.size), cpu)
 
 
 def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: int = 5,
@@ -39,6 +44,7 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
         # Slow runners (stock TVM at seconds per run) get fewer runs per round, not fewer rounds.
         per_round[name] = max(1, min(runs, int(budget_s / max(dt, 1e-6))))
     times: dict[str, list[float]] = {k: [] for k in runners}
+    cpu: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(rounds):
         for name, fn in runners.items():
             # The previous runner's worker threads spin-wait for a while after their last job
@@ -46,10 +52,11 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
             time.sleep(settle_s)
             fn()
             for _ in range(per_round[name]):
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
-    return {k: summarize(v) for k, v in times.items()}
+                cpu[name].append(time.thread_time() - c0)
+    return {k: summarize(v, cpu[k]) for k, v in times.items()}
 
 
 # ---------------------------------------------------------------------------------------------
