@@ -168,6 +168,24 @@ def known_issue(model: onnx.ModelProto, outcome: "Outcome") -> Known | None:
     return next((k for k in KNOWN if k.matches(model, outcome)), None)
 
 
+FAMILIES = {  # operator families for the per-family table (docs/difftest.md)
+    "conv": ("Conv",), "convtranspose": ("ConvTranspose",), "matmul/gemm": ("MatMul", "Gemm"),
+    "pooling": ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"), "resize": ("Resize",),
+    "concat/split/slice": ("Concat", "Split", "Slice"), "pad": ("Pad",),
+    "reductions": ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL2"),
+    "normalization": ("BatchNormalization", "LayerNormalization", "Softmax"),
+    "activations": ("Relu", "PRelu", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid", "Clip", "Tanh", "Elu",
+                    "Softplus", "Abs", "Erf"),
+    "layout": ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "DepthToSpace", "SpaceToDepth"),
+    "binary (broadcast)": ("Add", "Mul", "Sub", "Div", "Max", "Min"),
+}
+
+
+def families(ops: dict) -> list[str]:
+    """The FAMILIES a model's operator histogram touches."""
+    return [f for f, members in FAMILIES.items() if any(ops.get(op) for op in members)]
+
+
 @dataclass
 class Outcome:
     status: str  # ok | mismatch | compile_error | run_error | quantize_error
@@ -199,6 +217,7 @@ class Summary:
     classes: dict = field(default_factory=dict)  # unexplained failures by class
     known: dict = field(default_factory=dict)  # documented failures (KNOWN) by name
     op_counts: dict = field(default_factory=dict)
+    families: dict = field(default_factory=dict)  # family -> {"models", "ok", "known", "unexplained"}
     failures: list = field(default_factory=list)
     worst_ok_rel_l2: float = 0.0
     seconds: float = 0.0
@@ -366,6 +385,11 @@ def run(seeds, int8: bool = False, minutes: float | None = None, target: str = "
         summary.statuses[o.status] = summary.statuses.get(o.status, 0) + 1
         for k, v in case.ops.items():
             summary.op_counts[k] = summary.op_counts.get(k, 0) + v
+        verdict = "ok" if o.status == "ok" else ("known" if case.klass.startswith("known:") else "unexplained")
+        for fam in families(case.ops):
+            row = summary.families.setdefault(fam, {"models": 0, "ok": 0, "known": 0, "unexplained": 0})
+            row["models"] += 1
+            row[verdict] += 1
         if o.status == "ok":
             summary.worst_ok_rel_l2 = max(summary.worst_ok_rel_l2, o.rel_l2)
         elif case.klass.startswith("known:"):
