@@ -10,10 +10,10 @@
 // makes up a random key and prints it); the client must send the key (TVM's RPC key: "client:KEY"
 // in the handshake); file names from the client are plain names inside a private temporary
 // folder (no "..", "/", or symlinks), emptied after every session and removed on exit, SIGINT and
-// SIGTERM; each session runs in a child process (a crashing model cannot take the server down),
-// one at a time (timings are not disturbed), with a handshake timeout and an idle timeout so a
-// silent client cannot hold the device; SIGPIPE is ignored (a vanished client is an error, not
-// a kill).
+// SIGTERM (after SIGKILL: by the next server); each session runs in a child process (a crashing
+// model cannot take the server down), one at a time (timings are not disturbed), with a handshake
+// timeout and an idle timeout so a silent client cannot hold the device; SIGPIPE is ignored (a
+// vanished client is an error, not a kill).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -129,6 +129,26 @@ void RegisterServerEnv() {
 void EmptyWorkdir() {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(g_workdir, ec)) std::filesystem::remove_all(e.path(), ec);
+}
+
+// SIGKILL leaves a server no chance to remove its folder; the next server removes the folders of
+// servers of this user that are gone (the folder name carries its server's pid).
+void RemoveStaleWorkdirs() {
+  const std::string prefix = "edgec-rpc-";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp", ec)) {
+    std::string name = e.path().filename().string();
+    size_t dash = name.find('-', prefix.size());
+    if (name.rfind(prefix, 0) != 0 || dash == std::string::npos || dash == prefix.size() || dash - prefix.size() > 9)
+      continue;
+    std::string pid = name.substr(prefix.size(), dash - prefix.size());
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    struct stat st;
+    if (lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) continue;
+    if (kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // alive: leave it
+    std::error_code rm;
+    std::filesystem::remove_all(e.path(), rm);
+  }
 }
 
 bool IsLoopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "localhost"; }
@@ -265,8 +285,9 @@ int main(int argc, char** argv) {
   socklen_t alen = sizeof(addr);
   getsockname(srv, reinterpret_cast<sockaddr*>(&addr), &alen);
   port = ntohs(addr.sin_port);
-  char tmpl[] = "/tmp/edgec-rpc-XXXXXX";
-  if (!mkdtemp(tmpl)) {
+  RemoveStaleWorkdirs();
+  std::string tmpl = "/tmp/edgec-rpc-" + std::to_string(getpid()) + "-XXXXXX";
+  if (!mkdtemp(&tmpl[0])) {
     std::perror("mkdtemp");
     return 1;
   }

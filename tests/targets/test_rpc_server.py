@@ -190,3 +190,15 @@ def test_work_folder_is_removed_on_sigterm(server):
     assert not os.listdir(next(iter(mine)))
     s.stop()
     assert not (set(glob.glob("/tmp/edgec-rpc-*")) & mine)
+
+
+def test_a_killed_servers_folder_is_removed_by_the_next_server(server):
+    before = set(glob.glob("/tmp/edgec-rpc-*"))
+    s = server()
+    mine = set(glob.glob("/tmp/edgec-rpc-*")) - before
+    assert len(mine) == 1 and f"-{s.proc.pid}-" in next(iter(mine))  # named after its server
+    s.proc.kill()  # SIGKILL: no chance to clean up
+    s.proc.wait()
+    assert all(os.path.isdir(p) for p in mine)
+    server()
+    assert not any(os.path.exists(p) for p in mine)
