@@ -10,7 +10,9 @@ from edgec.verification import DEFAULT_RTOL_L2
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ppocr-cls", "ppocr-rec", "ppocr-det", "blazeface",
                                   "lcnet-orient",  # MobileNetV3-style classifier (depthwise, SE, hard-swish)
-                                  "minilm-l3"])  # transformer encoder: int64 token ids + padding mask
+                                  "minilm-l3",  # transformer encoder: int64 token ids + padding mask
+                                  "silero-vad",  # LSTM + If on the pinned scalar sr
+                                  "silero-vad-seq"])  # LSTM over 32 steps
 def test_zoo_model_compiles_and_verifies(name, tmp_path):
     art = edgec.compile(name, target="host", out=tmp_path / name)
     res = edgec.verify(art)

@@ -34,6 +34,15 @@ def test_registry_has_the_model_kinds_people_deploy():
                 assert all(isinstance(v, int) for v in i.range), (m.name, i)
 
 
+def test_recurrent_and_control_flow_models_pin_their_mode_input():
+    """silero-vad: LSTM + an If on the scalar sr, which the entry pins by value (compile's input_values)."""
+    reg = models.registry()
+    assert reg["silero-vad"].input_values == {"sr": 16000}
+    assert reg["silero-vad"].input_shapes == {"input": (1, 512), "state": (2, 1, 128)}
+    assert reg["silero-vad-seq"].input_values == {}
+    assert reg["silero-vad"].package == reg["silero-vad-seq"].package == "silero-vad"
+
+
 def test_token_ids_and_padding_mask_inputs_are_valid():
     """Token ids are integers in [0, vocab); the attention mask is 1 on a prefix, 0 on padding."""
     import numpy as np
