@@ -16,16 +16,18 @@ from tvm.s_tir.dlight import ApplyDefaultSchedule
 from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
 from edgec.compiler.kernels.legalize import conv2d_legalizer, fold_input_transposes, matmul_legalizer
+from edgec.compiler.kernels.softmax import softmax_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
+from edgec.compiler.schedules.cpu_softmax import SoftmaxRule
 from edgec.compiler.schedules.cpu_transpose import TransposeRule
 from edgec.compiler.schedules.layout_fixes import sort_layer_norm_axes, tidy_after_layout
 from edgec.targets import Target
 
 
 def schedule_passes(stats: dict | None = None, knobs_for=None, own_kernels: bool = True) -> list:
-    rules = [ConvTileRule(stats), TransposeRule(stats)] if own_kernels else []
+    rules = [ConvTileRule(stats), TransposeRule(stats), SoftmaxRule(stats)] if own_kernels else []
     return [ApplyDefaultSchedule(*rules, CPUGeneric(stats, knobs_for))]
 
 
@@ -38,7 +40,10 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     return [*channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), relax.transform.FoldConstant(),
             fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
-                                         "relax.matmul": matmul_legalizer(vec), **fast_math_legalizers()}),
+                                         "relax.matmul": matmul_legalizer(vec),
+                                         "relax.nn.softmax": softmax_legalizer(vec.lanes),
+                                         "relax.nn.log_softmax": softmax_legalizer(vec.lanes, log=True),
+                                         **fast_math_legalizers()}),
             relax.transform.AnnotateTIROpPattern(), relax.transform.FoldConstant(),
             relax.transform.FuseOps(), relax.transform.FuseTIR()]
 

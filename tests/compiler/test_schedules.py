@@ -108,6 +108,24 @@ def test_pool_softmax_layernorm():
     check(_model(nodes, [_vi("x", [2, 5, 19, 19])], [_vi("y", [2, 5, 9, 9])], inits), min_tiled=0)
 
 
+@pytest.mark.parametrize("op, shape", [
+    ("Softmax", [2, 3, 128]),       # rows of whole vectors
+    ("Softmax", [1, 4, 49, 49]),    # a row that ends inside a vector (Swin-style 7x7 windows)
+    ("Softmax", [3, 17]),           # two vectors and a lane
+    ("LogSoftmax", [40, 6625]),     # PP-OCR rec's class axis
+])
+def test_softmax_kernel(op, shape, tmp_path):
+    """edgec's softmax (compiler/kernels/softmax.py): max and sum in vector lanes, exp once per
+    element. Inputs up to +-30 so exp's range reduction and the max shift both matter."""
+    model = _model([helper.make_node(op, ["x"], ["y"], axis=-1)], [_vi("x", shape)], [_vi("y", shape)], {})
+    art = edgec.compile(model, out=tmp_path / "a")
+    x = np.random.default_rng(9).uniform(-30, 30, shape).astype(np.float32)
+    res = edgec.verify(art, model, inputs={"x": x})
+    stats = art.manifest.compile_options["schedule_stats"]
+    assert res.rel_l2_error <= 1e-5, (res, stats)
+    assert stats.get("softmax", 0) == 1 and stats.get("stock", 0) == 0, stats
+
+
 def test_padding_consumer_after_conv_is_complete():
     """BlazeFace pattern: conv, then channel padding, then residual add. The padded channels must
     be written (a bug here once produced 7e36 garbage)."""
