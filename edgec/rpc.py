@@ -5,6 +5,8 @@ hands out a free one. Used by `edgec bench` and `edgec tune`; TVM's own errors b
 """
 from __future__ import annotations
 
+import socket
+
 from edgec.errors import EdgecError, UserInputError
 
 SESSION_TIMEOUT_S = 600
@@ -47,6 +49,7 @@ def pool(tracker: str, key: str, most: int) -> list:
 
     where = split_address(tracker)
     try:
+        socket.create_connection(where, timeout=10).close()  # TVM's client retries a refused address for 60 s
         info = tvm_rpc.connect_tracker(*where).summary()
     except Exception as e:  # noqa: BLE001 - see connect()
         raise EdgecError(f"cannot reach the RPC tracker at {tracker}: {_last_line(e)}", hint=HINT) from None

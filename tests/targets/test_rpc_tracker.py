@@ -1,5 +1,5 @@
-"""A device pool behind TVM's RPC tracker (issue 12): `python -m tvm.exec.rpc_tracker`, one
-edgec-rpc-server on this machine (kind "host") and one aarch64 edgec-rpc-server under
+"""A device pool behind TVM's RPC tracker (issue 12): `python -m tvm.exec.rpc_tracker`, two
+edgec-rpc-servers on this machine (kind "host") and one aarch64 edgec-rpc-server under
 qemu-aarch64 (kind "rpi4") registered with it; `edgec bench` and `edgec tune` get their devices
 from the tracker. A server in a pool lets in only the client the tracker sent."""
 import json
@@ -80,12 +80,13 @@ def pool(tmp_path_factory):
     procs = [_start([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port),
                      "--port-end", str(port + 1), "--silent"])]
     server = ["--port", "0", "--tracker", tracker, "--idle-timeout", "300"]
-    procs.append(_start([str(bundles["host"] / "edgec-rpc-server"), *server, "--key", "host"], bundles["host"]))
+    for _ in range(2):
+        procs.append(_start([str(bundles["host"] / "edgec-rpc-server"), *server, "--key", "host"], bundles["host"]))
     qemu = emulator_command(edgec.runtime.Artifact.open(d / "art-rpi4").manifest.target)
     procs.append(_start([*qemu, str(bundles["rpi4"] / "edgec-rpc-server"), *server, "--key", "rpi4"],
                         bundles["rpi4"]))
     try:
-        _wait_free(tracker, {"host": 1, "rpi4": 1}, procs)
+        _wait_free(tracker, {"host": 2, "rpi4": 1}, procs)
         yield {"tracker": tracker, "procs": procs, "bundles": bundles, "dir": d}
     finally:
         for p in reversed(procs):
@@ -106,7 +107,7 @@ def test_bench_gets_one_device_of_each_kind_from_the_tracker(pool, tmp_path):
         assert r["where"] == f"rpc {pool['tracker']}"
         assert r["latency"]["runs"] == 3 and r["latency"]["median_ms"] > 0
         assert r["rel_l2_error"] < 1e-4, r  # the aarch64 code really ran (under qemu) and matched ORT
-    _wait_free(pool["tracker"], {"host": 1, "rpi4": 1}, pool["procs"])  # both offered again afterwards
+    _wait_free(pool["tracker"], {"host": 2, "rpi4": 1}, pool["procs"])  # all offered again afterwards
 
 
 def test_a_server_in_a_pool_lets_in_only_the_client_the_tracker_sent(pool):
@@ -139,10 +140,22 @@ def test_tune_for_the_board_measures_on_the_pool(pool, tmp_path):
     assert proc.returncode == 2 and "--tracker HOST:PORT" in proc.stderr, proc.stderr
     from edgec.compiler.tuning import tune
 
-    db = tune(model, "rpi4", tmp_path / "db.json", budget_s=60, verbose=False, tracker=pool["tracker"])
+    db = tune(model, "rpi4", tmp_path / "db.json", budget_s=15, verbose=False, tracker=pool["tracker"])
     assert db.records, "no kernel was tuned on the pool"
     assert all(r.best_us <= r.default_us for r in db.records.values())
     art = edgec.compile(model, target="rpi4", out=tmp_path / "tuned", tuning_db=tmp_path / "db.json")
     assert art.manifest.compile_options["schedule_stats"].get("tuned", 0) >= 1
     res = edgec.verify(art, model)  # under qemu-aarch64
     assert res.passed, res
+
+
+def test_tune_spreads_kernels_over_every_free_device_of_the_kind(pool, tmp_path, capsys):
+    from edgec.compiler.tuning import tune
+    from edgec.models.tiny import tiny_transformer
+
+    db = tune(tiny_transformer(), "host", tmp_path / "db.json", budget_s=10, tracker=pool["tracker"])
+    err = capsys.readouterr().err
+    assert "measuring on 2 device(s)" in err, err
+    assert len(db.records) == 2, err  # its two tunable kernels, one on each device
+    for n in (1, 2):
+        assert f"on host device {n} via {pool['tracker']}" in err, err
