@@ -47,3 +47,25 @@ def test_ppocr_cls_rpi4_bundle_is_small_and_verifies(tmp_path):
     b = package(art, tmp_path / "bundle")
     assert b.bytes <= 1.6e6, b.files  # was 6.8 MB with libtvm_runtime + libtvm_ffi
     assert b.files["edgec-run"] <= 64 * 1024
+
+
+@pytest.mark.parametrize("target", ["x86_64-avx2", "rpi4"])
+def test_int8_kernels_run_on_the_micro_runtime(tmp_path, target):
+    """The int8 conv/matmul kernels (compiler/int8) are ordinary kernels in the plan."""
+    from edgec.errors import EdgecError
+    from edgec.runtime.host import check, is_foreign
+    from tests.compiler.test_int8 import _qdq_cnn
+
+    if target == "rpi4":
+        _needs(target)
+    _, q, _ = _qdq_cnn()
+    art = edgec.compile(q, target=target, out=tmp_path / "q", runtime="micro", speed_guard=False)
+    opts = art.manifest.compile_options
+    assert opts["runtime"] == "micro" and opts["int8"]["int8_layers"] == 4
+    if not is_foreign(art.manifest.target):
+        try:
+            check(art.manifest.target, "the int8 artifact")
+        except EdgecError as e:
+            pytest.skip(f"this CPU cannot run it: {e}")
+    res = edgec.verify(art, q)
+    assert res.passed and res.rel_l2_error < 0.05, res
