@@ -13,6 +13,7 @@ from pathlib import Path
 from edgec.compiler.micro.plan import ALIGN, NotPlannable
 
 
+_PACKED_CALL = re.compile(r"T\.call_c?packed\(\"([^\"]+)\"")
 _WS_CALL = re.compile(r"TVMBackendAllocWorkspace\(\d+, [\w.]+, T\.u?int64\((\d+)\)")
 
 
@@ -34,6 +35,10 @@ def build_kernels(mod, tvm_target, obj: Path) -> int:
     from tvm.tirx.build import split_host_device_mods, tir_to_runtime
 
     tir = IRModule({g: f for g, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)}, attrs=mod.attrs)
+    for g, f in tir.functions.items():
+        packed = _PACKED_CALL.findall(f.script(show_meta=False))
+        if packed:  # e.g. TopK's sort: a function of TVM's runtime library, looked up at run time
+            raise NotPlannable(f"kernel {g.name_hint} calls {packed[0]} from TVM's runtime library")
     host_target = tvm_target.host or tvm_target
     tir = tirx.transform.BindTarget(tvm_target.with_host(host_target))(tir)
     pipeline, finalize_host, finalize_device = tirx.get_default_tir_pipeline(tvm_target)

@@ -1,10 +1,12 @@
 """Link kernels + plan + weights + the model glue into one library with the target's C compiler."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from edgec.compiler.micro.plan import NotPlannable
 from edgec.errors import EdgecError, ToolchainError
 from edgec.runtime.micro_build import page_size_flags
 from edgec.targets import Target
@@ -42,8 +44,11 @@ def link_model(target: Target, folder: Path, out: Path) -> None:
     (folder / "exports.map").write_text(_VERSION_SCRIPT)
     shutil.copy2(MICRO_SRC / "model_glue.c", folder / "model_glue.c")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-Wextra", f"-I{MICRO_SRC}", "-o", str(out),
-           "kernels.o", "plan.c", "model_glue.c", "weights.S", "-Wl,--version-script=exports.map", "-Wl,--gc-sections",
+           "kernels.o", "plan.c", "model_glue.c", "weights.S", "-Wl,--version-script=exports.map", "-Wl,--gc-sections", "-Wl,-z,defs",
            "-s", "-lm", *page_size_flags(cc)]
     proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    missing = sorted(set(re.findall(r"undefined reference to `([^']+)'", proc.stderr)))
+    if proc.returncode and missing:  # a kernel calls into a library the micro runtime does not have
+        raise NotPlannable(f"the kernels need {', '.join(missing[:5])}, which only TVM's runtime provides")
     if proc.returncode:
         raise EdgecError(f"linking the micro model library failed ({Path(cc).name}):\n{proc.stderr[-2000:]}")

@@ -1,0 +1,55 @@
+"""compiler/micro build_library: micro where the plan applies, TVM's VM (with the reason) where not."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import edgec
+from edgec.errors import UserInputError
+
+
+def _topk():
+    """TopK lowers to a kernel that calls TVM's runtime library (tvm.contrib.sort.topk)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])
+    g = helper.make_graph([helper.make_node("TopK", ["x", "k"], ["v", "i"])], "g", [x],
+                          [helper.make_tensor_value_info("v", TensorProto.FLOAT, [4, 3]),
+                           helper.make_tensor_value_info("i", TensorProto.INT64, [4, 3])],
+                          [numpy_helper.from_array(np.array([3], np.int64), "k")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_auto_falls_back_to_the_vm_and_says_why(tmp_path):
+    m = _topk()
+    art = edgec.compile(m, out=tmp_path / "a", runtime="auto")
+    opts = art.manifest.compile_options
+    assert opts["runtime"] == "vm" and "tvm.contrib.sort.topk" in opts["micro_refused"]
+    assert edgec.verify(art, model=m).passed  # the VM build of the module lowered once
+
+
+def test_micro_refuses_clearly(tmp_path):
+    with pytest.raises(UserInputError, match="micro runtime cannot run this model.*topk"):
+        edgec.compile(_topk(), out=tmp_path / "m", runtime="micro")
+
+
+def test_two_outputs_of_mixed_dtypes_on_micro(tmp_path):
+    """CumSum (float) and an ArgMax (int64): two outputs from one plan."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])
+    g = helper.make_graph([helper.make_node("CumSum", ["x", "ax"], ["c"]),
+                           helper.make_node("ArgMax", ["x"], ["a"], axis=1, keepdims=0)], "g", [x],
+                          [helper.make_tensor_value_info("c", TensorProto.FLOAT, [4, 16]),
+                           helper.make_tensor_value_info("a", TensorProto.INT64, [4])],
+                          [numpy_helper.from_array(np.array(1, np.int64), "ax")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    art = edgec.compile(m, out=tmp_path / "c", runtime="micro")
+    xv = np.random.default_rng(0).normal(size=(4, 16)).astype(np.float32)
+    out = edgec.load(art.path).run({"x": xv})
+    np.testing.assert_allclose(out["c"], np.cumsum(xv, axis=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(out["a"], xv.argmax(axis=1))
+
+
+def test_unknown_runtime_is_a_user_error(tmp_path):
+    from edgec.models.tiny import tiny_mlp
+
+    with pytest.raises(UserInputError, match="unknown runtime"):
+        edgec.compile(tiny_mlp(), out=tmp_path / "x", runtime="tflm")
