@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -47,9 +47,11 @@ class Bundle:
     bytes: int
     runner: str
     files: dict[str, int]
+    sizes: dict[str, int] = field(default_factory=dict)  # micro bundles: runtime, kernels, weights, arena bytes
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "bytes": self.bytes, "runner": self.runner, "files": self.files}
+        return {"path": str(self.path), "bytes": self.bytes, "runner": self.runner, "files": self.files,
+                "sizes": self.sizes}
 
 
 def _log(msg: str, quiet: bool) -> None:

@@ -533,6 +533,11 @@ def package_cmd(artifact, out, force, as_json) -> None:
     click.echo(f"bundle {b.path}: {b.bytes / 1e6:.2f} MB")
     for name, size in b.files.items():
         click.echo(f"  {name:<22} {size / 1e6:8.2f} MB")
+    if b.sizes:
+        s = b.sizes
+        click.echo(f"  micro runtime: runner {s['runtime_bytes'] / 1e3:.1f} KB, kernels+plan {s['kernels_bytes'] / 1e3:.1f} KB, "
+                   f"weights {s['weights_bytes'] / 1e3:.1f} KB; run memory: arena {s['arena_bytes'] / 1e3:.1f} KB + "
+                   f"workspace {s['workspace_bytes'] / 1e3:.1f} KB/thread")
     click.echo(f"on the device: cd {b.path.name} && mkdir -p out && {b.runner}")
 
 

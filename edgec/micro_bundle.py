@@ -67,13 +67,23 @@ def package_micro(art: Artifact, out: Path, force: bool, quiet: bool):
             "No Python and no TVM runtime: edgec-run holds edgec's C runtime and needs only libc.\n"
             f"Memory: arena {micro.get('arena_bytes', '?')} bytes, workspace {micro.get('workspace_bytes', '?')} "
             "bytes per thread, weights inside model.so.\n")
+        sizes = bundle_sizes(staging / "edgec-run", staging / art.manifest.library, micro)
         written = sorted(p.name for p in staging.iterdir())
         (staging / outdir.BUNDLE_RECORD).write_text(json.dumps({"run": run, "arch": t["triple"].split("-")[0],
                                                                 "target": t["name"], "runtime": "micro",
-                                                                "files": written}, indent=2))
+                                                                "sizes": sizes, "files": written}, indent=2))
         outdir.replace(staging, out, "bundle", outdir.bundle_files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
-    return Bundle(out, sum(files.values()), run, files)
+    return Bundle(out, sum(files.values()), run, files, sizes)
+
+
+def bundle_sizes(runner: Path, library: Path, micro: dict) -> dict[str, int]:
+    """Bytes per part on the device: the runner (edgec's runtime + .npy I/O, stripped), the model
+    library's code (kernels + plan) and weights, and the memory a run uses (arena, workspace)."""
+    lib = library.stat().st_size
+    weights = int(micro.get("weights_bytes", 0))
+    return {"runtime_bytes": runner.stat().st_size, "kernels_bytes": lib - weights, "weights_bytes": weights,
+            "arena_bytes": int(micro.get("arena_bytes", 0)), "workspace_bytes": int(micro.get("workspace_bytes", 0))}

@@ -214,5 +214,8 @@ def test_cli_compile_inspect_package(tmp_path):
     assert "runtime micro: arena" in proc.stdout
     proc = run_cli("package", str(tmp_path / "art"), "-o", str(tmp_path / "bundle"))
     assert proc.returncode == 0, proc.stderr
+    assert "micro runtime: runner" in proc.stdout and "arena" in proc.stdout
+    rec = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert rec["runtime"] == "micro" and rec["sizes"]["weights_bytes"] > 0 and rec["sizes"]["runtime_bytes"] > 0
     files = sorted(p.name for p in (tmp_path / "bundle").iterdir())
     assert files == ["README.txt", "bundle.json", "edgec-run", "manifest.json", "model.so"]
