@@ -7,6 +7,10 @@
 Every graph input (initializers aside) is fed at run time. Input shapes are pinned from the
 model's value infos; when a graph input has a symbolic or unknown dimension, compilation waits
 for the first ``run`` and pins the shapes of the arrays given (and recompiles if they change).
+edgec compiles static shapes, so an input that gives an op its shape parameters (Reshape's
+shape, Slice's starts, a Reduce's axes, TopK's k, Resize's sizes: SHAPE_PARAMS) is pinned by
+value the way a user would with ``--input-value``: compilation waits for the first ``run``, and
+a later run with other values for those inputs recompiles.
 Failures edgec expects stay ``EdgecError``s (unsupported operator, bad model, wrong inputs).
 ``tools/onnx_conformance.py`` runs ONNX's backend node tests through this module.
 """
@@ -37,6 +41,31 @@ def _static_shape(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
     return tuple(dims)
 
 
+_REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
+# op -> positions of the inputs that decide its output shape or axes (not data it computes on)
+SHAPE_PARAMS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,),
+    "Pad": (1, 3), "Resize": (1, 2, 3), "Upsample": (1,), "TopK": (1,), "OneHot": (1,), "ConstantOfShape": (0,),
+    "Split": (1,), "Range": (0, 1, 2), "CenterCropPad": (1,), "CumSum": (1,), "Trilu": (1,), "Col2Im": (1, 2),
+    "AffineGrid": (1,), "DFT": (1, 2), "STFT": (1, 3), "HannWindow": (0,), "HammingWindow": (0,),
+    "BlackmanWindow": (0,), "MelWeightMatrix": (0, 1, 2, 3, 4), "Compress": (1,),
+    **{op: (1,) for op in _REDUCE}}
+
+
+def shape_param_inputs(model: onnx.ModelProto) -> list[str]:
+    """Graph inputs that feed an op's shape parameters (SHAPE_PARAMS)."""
+    fed = {vi.name for vi in feed_inputs(model)}
+    names: list[str] = []
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        for i in SHAPE_PARAMS.get(node.op_type, ()):
+            if i < len(node.input) and node.input[i] in fed and node.input[i] not in names:
+                names.append(node.input[i])
+    return names
+
+
 def feed_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """Graph inputs fed at run time (ONNX IR < 4 also lists initializers as inputs: those are not)."""
     inits = {i.name for i in model.graph.initializer}
@@ -55,6 +84,8 @@ class EdgecBackendRep(BackendRep):
         self._tmp = Path(tempfile.mkdtemp(prefix="edgec-backend-"))
         self._session = None
         self._shapes: dict[str, tuple[int, ...]] | None = None
+        self.pinned = shape_param_inputs(model)  # compiled as constants: their values come with run()
+        self._values: dict[str, bytes] | None = None
         self._n = 0
         for vi in [*self.inputs, *model.graph.output]:
             kind = vi.type.WhichOneof("value")
@@ -63,17 +94,21 @@ class EdgecBackendRep(BackendRep):
                                        "compiles models whose inputs and outputs are tensors",
                                        hint="sequences, maps and optionals are not supported")
         shapes = {vi.name: _static_shape(vi) for vi in self.inputs}
-        if all(s is not None for s in shapes.values()):
-            self._compile(shapes)  # shapes known up front: compile now, as prepare() promises
+        if all(s is not None for s in shapes.values()) and not self.pinned:
+            self._compile(shapes, {})  # shapes known up front: compile now, as prepare() promises
 
-    def _compile(self, shapes: dict[str, tuple[int, ...]]) -> None:
+    def _compile(self, shapes: dict[str, tuple[int, ...]], values: dict[str, np.ndarray]) -> None:
         self._n += 1
         out = self._tmp / f"artifact{self._n}"
         kwargs = dict(self.compile_kwargs)
-        kwargs["input_shapes"] = {**shapes, **kwargs.get("input_shapes", {})}
+        kwargs["input_shapes"] = {**{k: v for k, v in shapes.items() if k not in values},
+                                  **kwargs.get("input_shapes", {})}
+        if values:
+            kwargs["input_values"] = {**values, **kwargs.get("input_values", {})}
         art = edgec.compile(self.model, target=self.target, out=out, **kwargs)
         self._session = edgec.load(art.path)
         self._shapes = shapes
+        self._values = {k: v.tobytes() + str(v.shape).encode() for k, v in values.items()}
 
     def _feeds(self, inputs: Any) -> dict[str, np.ndarray]:
         if isinstance(inputs, dict):
@@ -95,10 +130,12 @@ class EdgecBackendRep(BackendRep):
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         feeds = self._feeds(inputs)
         shapes = {k: tuple(v.shape) for k, v in feeds.items()}
-        if self._session is None or (self._shapes != shapes and any(
+        values = {k: feeds[k] for k in self.pinned if k in feeds}
+        key = {k: v.tobytes() + str(v.shape).encode() for k, v in values.items()}
+        if self._session is None or self._values != key or (self._shapes != shapes and any(
                 _static_shape(vi) is None for vi in self.inputs)):
-            self._compile(shapes)
-        outs = self._session.run(feeds)
+            self._compile(shapes, values)
+        outs = self._session.run({k: v for k, v in feeds.items() if k not in values})
         return namedtupledict("Outputs", self.output_names)(*[outs[n] for n in self.output_names])
 
     def close(self) -> None:
