@@ -34,7 +34,7 @@ class CompileOptions:
     input_values: dict[str, list] = field(default_factory=dict)  # pinned inputs (constants), as nested lists
     pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
     schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
-    runtime: str = "auto"  # "auto": edgec's micro runtime (compiler/micro) where it applies, else TVM's VM; "micro"; "vm"
+    runtime: str = "vm"  # "micro": edgec's own runtime (compiler/micro); "auto": micro where it applies
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -199,7 +199,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
             quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False,
-            runtime: str = "auto") -> Artifact:
+            runtime: str = "vm") -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
