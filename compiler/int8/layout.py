@@ -82,7 +82,7 @@ class _ChannelsLast(PyExprMutator):
             return None
         if name == "relax.permute_dims" and _axes(call) == TO_NCHW and _rank(args[0]) == 4:
             return "twin", args[0]
-        if not any(isinstance(a, relax.Var) and a in self.twin for a in args):
+        if not any(isinstance(a, relax.Var) and a in self.twin for a in args) and name != "relax.concat":
             return None
         if name in _UNARY:
             return "new", relax.Call(call.op, [self.twin[args[0]]] + args[1:], call.attrs)
@@ -106,8 +106,15 @@ class _ChannelsLast(PyExprMutator):
                                              strides=a.strides, padding=a.padding, dilation=a.dilation,
                                              groups=a.groups, data_layout="NHWC", kernel_layout="OHWI",
                                              out_layout="NHWC", out_dtype=a.out_dtype)
-        if name == "relax.concat" and isinstance(args[0], relax.Tuple):
-            fields = [self._nhwc_operand(f) for f in args[0].fields]
+        if name == "relax.image.resize2d" and str(call.attrs.layout) == "NCHW":
+            a = call.attrs
+            return "new", relax.op.image.resize2d(
+                self.twin[args[0]], args[1], [float(v) for v in a.roi], "NHWC", str(a.method),
+                str(a.coordinate_transformation_mode), str(a.rounding_method), float(a.cubic_alpha),
+                int(a.cubic_exclude), float(a.extrapolation_value), a.out_dtype if str(a.out_dtype) else None)
+        tup = self.lookup_binding(args[0]) if isinstance(args[0], relax.Var) else args[0]
+        if name == "relax.concat" and isinstance(tup, relax.Tuple):
+            fields = [self._nhwc_operand(f) for f in tup.fields]
             if any(f is None or not isinstance(f, relax.Expr) for f in fields) or call.attrs.axis is None:
                 return None
             return "new", relax.op.concat(fields, axis=_AXIS[int(call.attrs.axis) % 4])

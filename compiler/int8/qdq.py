@@ -12,8 +12,10 @@ same pairs removed) and det's map IoU 0.947 -> 0.910 (products), while dropping 
 """
 from __future__ import annotations
 
+import numpy as np
 import tvm
 from tvm import relax
+from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
 _Q, _DQ = "relax.quantize", "relax.dequantize"
@@ -66,3 +68,43 @@ def drop_float_qdq(mod: tvm.IRModule, gv, func: relax.Function, replace: dict) -
     rw.builder_.update_func(gv, rw.visit_expr(func))
     # the dropped pairs leave `v = x` aliases, which split TVM's operator fusion: fold them away
     return relax.transform.DeadCodeElimination()(relax.transform.CanonicalizeBindings()(rw.builder_.get()))
+
+
+@expr_functor.mutator
+class _ReciprocalQuantize(PyExprMutator):
+    def visit_call_(self, call: Call) -> Expr:
+        call = super().visit_call_(call)
+        if _op(call) != _Q:
+            return call
+        x, s, z = call.args[:3]
+        sv, zv = _scalar_const(s), _scalar_const(z)
+        if sv is None or zv is None or sv == 0:
+            return call
+        dt = str(call.attrs.out_dtype)
+        info = np.iinfo(dt)
+        r = relax.op.add(relax.op.round(relax.op.multiply(x, relax.const(np.float32(1.0 / sv)))),
+                         relax.const(np.float32(zv)))
+        r = relax.op.maximum(relax.op.minimum(r, relax.const(np.float32(info.max))), relax.const(np.float32(info.min)))
+        return relax.op.astype(r, dt)
+
+
+def _scalar_const(e) -> float | None:
+    if isinstance(e, Constant) and e.value.numpy().size == 1:
+        return float(e.value.numpy().reshape(-1)[0])
+    return None
+
+
+def quantize_by_reciprocal(mod: tvm.IRModule) -> tvm.IRModule:
+    """quantize(x, s, z) with a scalar scale as clip(round(x * (1/s)) + z) in elementwise ops.
+
+    TVM legalizes quantize as round(x / s): in a depthwise conv's epilogue the two vector divides
+    (int8 PP-OCR rec runs its depthwise convs between two quantizes) cost more than the conv's
+    nine FMAs. x * (1/s) can differ from x / s in the last bit, which moves the rounded value
+    only when x / s is within one ulp of a rounding tie. As elementwise ops, the layout pass
+    carries NHWC through them too."""
+    for gv, func in list(mod.functions_items()):
+        if isinstance(func, relax.Function):
+            rw = _ReciprocalQuantize(mod)
+            rw.builder_.update_func(gv, rw.visit_expr(func))
+            mod = rw.builder_.get()
+    return mod

@@ -356,4 +356,7 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
     from edgec.compiler.int8.layout import channels_last
     from edgec.compiler.kernels.layout import clip_to_min_max
 
-    return channels_last(relax.transform.CanonicalizeBindings()(clip_to_min_max(mod)))  # Clip as maximum/minimum: elementwise ops it can carry
+    from edgec.compiler.int8.qdq import quantize_by_reciprocal
+
+    mod = quantize_by_reciprocal(clip_to_min_max(mod))
+    return channels_last(relax.transform.CanonicalizeBindings()(mod))  # Clip as maximum/minimum: elementwise ops it can carry
