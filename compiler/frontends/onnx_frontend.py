@@ -58,6 +58,12 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
     bad.update(_float_only_ops(model))
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
+    for i, node in enumerate(model.graph.node):
+        if node.op_type in _DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx"):
+            err = UnsupportedOperatorError({node.op_type: node.name or f"#{i} ({node.output[0]})"}, "ONNX")
+            err.hint = (f"{node.op_type}'s output shape depends on the data ({_DATA_DEPENDENT_OPS[node.op_type]}); "
+                        "edgec compiles static shapes: run it after the model (e.g. in numpy or ONNX Runtime)")
+            raise err
     _check_required_inputs(model)
 
 
@@ -89,6 +95,10 @@ def _check_required_inputs(model: onnx.ModelProto) -> None:
             err.args = (err.message,)
             raise err
 
+
+# Ops whose output shape depends on the data, which TVM's importer gives a static shape it then
+# fails to lower (an InternalError at build time): refused up front.
+_DATA_DEPENDENT_OPS = {"NonMaxSuppression": "the number of boxes kept"}
 
 # Ops ONNX defines for integers too but TVM's lowering takes in float only (an InternalError at
 # build time otherwise; found by tools/fuzz.py): op -> index of the input whose type decides.
