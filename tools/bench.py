@@ -138,10 +138,8 @@ def child(plan: dict, threads: int, runs: int, rounds: int) -> dict:
             art = Artifact.open(v["path"])
             feeds = feeds or default_inputs(art)
             sess = edgec.load(art.path, threads=threads)
-            import tvm
-
-            args = [tvm.runtime.tensor(feeds[t.name]) for t in art.manifest.inputs]
-            runners[variant] = (lambda s=sess, a=args: s._main(*a))
+            # through Session.run, as users call it (ORT's peer row goes through its run too)
+            runners[variant] = (lambda s=sess, f={t.name: feeds[t.name] for t in art.manifest.inputs}: s.run(f))
         src_bytes = Path(entry["source"]).read_bytes() if entry["format"] == "onnx" and entry["source"].endswith(".onnx") \
             else edgec.models.fetch(entry["source"], quiet=True).read_bytes()
         ref = reference_for(entry["format"], src_bytes, threads=threads, qdq=False)  # timed: ORT as users run it

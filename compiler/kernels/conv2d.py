@@ -35,6 +35,10 @@ class ConvGeometry:
     dilation: tuple[int, int]
     pad: tuple[int, int, int, int]
     depthwise: bool
+    # Grouped (not depthwise) convs: each output channel reads the c/groups input channels of
+    # its group. edgec's kernel takes them when a group's output channels fill whole vector
+    # tiles, so every lane of a tile reads the same (broadcast) input channel.
+    groups: int = 1
 
     @property
     def out_h(self) -> int:
@@ -45,8 +49,13 @@ class ConvGeometry:
         return (self.w + self.pad[1] + self.pad[3] - (self.kw - 1) * self.dilation[1] - 1) // self.stride[1] + 1
 
     @property
+    def group_in(self) -> int:
+        """Input channels per output channel's reduction."""
+        return 1 if self.depthwise else self.c // self.groups
+
+    @property
     def reduction(self) -> int:
-        return self.kh * self.kw * (1 if self.depthwise else self.c)
+        return self.kh * self.kw * self.group_in
 
 
 def pack_weights(w_ohwi: np.ndarray, geo: ConvGeometry, tile: Tile) -> np.ndarray:
@@ -56,7 +65,7 @@ def pack_weights(w_ohwi: np.ndarray, geo: ConvGeometry, tile: Tile) -> np.ndarra
     w[: geo.o] = w_ohwi
     if geo.depthwise:  # [C', KH, KW, 1]
         return np.ascontiguousarray(w[..., 0].reshape(op // tile.V, tile.V, geo.kh, geo.kw).transpose(0, 2, 3, 1))
-    return np.ascontiguousarray(w.reshape(op // tile.V, tile.V, geo.kh, geo.kw, geo.c).transpose(0, 2, 3, 4, 1))
+    return np.ascontiguousarray(w.reshape(op // tile.V, tile.V, geo.kh, geo.kw, geo.group_in).transpose(0, 2, 3, 4, 1))
 
 
 def _nhwc_reader(data: te.Tensor, nchw: bool):
@@ -127,10 +136,14 @@ def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Til
             return te.sum(read(n, h * sh + rh * dh, col(w) + rw * dw, o) * packed[o // V, rh, rw, o % V],
                           axis=[rh, rw])
     else:
-        ri = te.reduce_axis((0, geo.c), name="ri")
+        ri = te.reduce_axis((0, geo.group_in), name="ri")
+        og = geo.o // geo.groups
+
+        def channel(o):  # the input channel ri of o's group (V divides og: one group per tile)
+            return ri if geo.groups == 1 else o // og * geo.group_in + ri
 
         def fn(n, h, w, o):
-            return te.sum(read(n, h * sh + rh * dh, col(w) + rw * dw, ri) * packed[o // V, rh, rw, ri, o % V],
+            return te.sum(read(n, h * sh + rh * dh, col(w) + rw * dw, channel(o)) * packed[o // V, rh, rw, ri, o % V],
                           axis=[rh, rw, ri])
     acc = te.compute((geo.n, oh, owp, op), fn, name="edgec_conv", attrs=attrs)
     if (owp, op) == (ow, geo.o):

@@ -43,13 +43,13 @@ def conv_geometry(call: relax.Call) -> ConvGeometry | None:
     o, kh, kw, i = wshape
     groups = int(a.groups)
     depthwise = groups == c and o == c and i == 1 and groups > 1
-    if groups != 1 and not depthwise:
+    if groups != 1 and not depthwise and (c % groups or o % groups or i != c // groups):
         return None
     pad = [int(p) for p in a.padding]
     if len(pad) == 2:
         pad = pad * 2
     return ConvGeometry(n, h, w, c, o, kh, kw, tuple(int(s) for s in a.strides), tuple(int(d) for d in a.dilation),
-                        tuple(pad), depthwise)
+                        tuple(pad), depthwise, 1 if depthwise else groups)
 
 
 def emit_conv(bb: relax.BlockBuilder, call: relax.Call, vec: CPUVector, nchw_data: relax.Expr | None = None
@@ -59,7 +59,10 @@ def emit_conv(bb: relax.BlockBuilder, call: relax.Call, vec: CPUVector, nchw_dat
     geo = conv_geometry(call)
     if geo is None:
         return None
-    tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h)
+    group = geo.o // geo.groups if geo.groups > 1 else None
+    tile = choose_tile(geo.out_w, geo.o, geo.reduction, vec, geo.depthwise, rows=geo.n * geo.out_h, group=group)
+    if tile is None:  # a group's output channels do not fill a vector: TVM's grouped conv
+        return None
     packed = pack_weights(call.args[1].value.numpy(), geo, tile)
     nchw = nchw_data is not None
     return bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile, nchw_input=nchw),

@@ -38,7 +38,7 @@ class Tile:
 
 
 def choose_tile(width: int, channels: int, reduction: int, vec: CPUVector, depthwise: bool = False,
-                rows: int = 1) -> Tile:
+                rows: int = 1, group: int | None = None) -> Tile | None:
     """The (U, V) with the lowest modelled cycles for ``rows`` x ``width`` output pixels and
     ``channels`` output channels, each accumulating ``reduction`` products.
 
@@ -50,6 +50,8 @@ def choose_tile(width: int, channels: int, reduction: int, vec: CPUVector, depth
         V = vb * vec.lanes
         if vb > 1 and V > ceil(channels / vec.lanes) * vec.lanes:
             continue  # more lanes than channels: pure padding
+        if group is not None and group % V:
+            continue
         for U in range(1, 13):
             # Depthwise: LLVM keeps the input window's vectors live across taps, so its
             # accumulators get half the registers (U=10 spilled and ran 1.4x slower than U=1).

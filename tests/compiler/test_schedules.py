@@ -62,11 +62,14 @@ def check(model, min_tiled=1, min_kernels=0):
     (1, 24, 24, 31, 3, 1, 24),   # depthwise
     (1, 32, 32, 40, 3, 2, 32),   # depthwise stride 2
     (1, 24, 24, 15, 1, 1, 24),   # depthwise 1x1 (no reduction loop left after normalization)
-    (1, 12, 18, 15, 3, 1, 3),    # grouped
+    (1, 12, 18, 15, 3, 1, 3),    # grouped, 6 outputs per group: TVM's grouped conv
+    (1, 32, 64, 13, 3, 1, 2),    # grouped, 32 outputs per group: edgec's kernel on any vector width
+    (1, 48, 96, 9, 1, 2, 3),     # grouped 1x1 stride 2 (ShuffleNet-style)
     (3, 5, 11, 14, 3, 1, 1),     # batch 3
 ])
 def test_conv_variants(n, ci, co, hw, k, stride, group):
-    own = group == 1 or group == ci == co  # grouped convs keep TVM's compute
+    # grouped convs use edgec's kernel when a group's outputs fill whole vectors (16 | 32 lanes)
+    own = group == 1 or group == ci == co or (co // group) % 16 == 0
     check(conv_model(n, ci, co, hw, k, stride, group), min_kernels=int(own))
 
 
