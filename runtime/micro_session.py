@@ -50,6 +50,8 @@ def runtime_library() -> ctypes.CDLL:
             lib.edgec_run.argtypes = [p, ctypes.c_char_p, sz]
             lib.edgec_get_output.argtypes = [p, i, ctypes.POINTER(p), p, p, p]
             lib.edgec_num_outputs.argtypes = [p]
+            for fn in (lib.edgec_input_info, lib.edgec_output_info):
+                fn.argtypes = [p, i, p, p, p, p]
             lib.edgec_free.argtypes = [p]
             lib.edgec_memory.argtypes = [p] + [ctypes.POINTER(ctypes.c_uint64)] * 3
             _LIB = lib
@@ -66,6 +68,9 @@ class MicroSession(Session):
         self.requested_threads = configure_threads(threads)
         self._lib = runtime_library()
         self._err = ctypes.create_string_buffer(_ERR_LEN)
+        with open(self.path / self.manifest.library, "rb") as f:  # a regular file: read_manifest checked it
+            if f.read(4) != b"\x7fELF":
+                raise ArtifactError(f"{self.path / self.manifest.library} is not an ELF shared library")
         lib_path = str(self.path / self.manifest.library).encode()
         self._m = self._lib.edgec_load_threads(lib_path, self.requested_threads, self._err, _ERR_LEN)
         if not self._m:
@@ -76,22 +81,38 @@ class MicroSession(Session):
         self._names = {t.name for t in self.manifest.inputs}
         self._where = f"artifact {self.path}"
         self._out_specs = output_specs(self.manifest.outputs)
-        if self._lib.edgec_num_outputs(self._m) != len(self._out_specs):
-            raise ArtifactError(f"{self._where}: the library has {self._lib.edgec_num_outputs(self._m)} outputs, "
-                                f"the manifest {len(self._out_specs)}")
+        # What the library itself says: inputs must be what the manifest promises (the kernels read
+        # exactly that many bytes); outputs are viewed with the library's own shapes and dtypes,
+        # then held to the manifest after every run (check_outputs), as on the VM path.
+        for i, (name, shape, dtype) in enumerate(self._specs):
+            lib_shape, lib_dtype = self._info(self._lib.edgec_input_info, i)
+            if (lib_shape, lib_dtype) != (shape, dtype):
+                raise ArtifactError(f"{self._where}: input '{name}' is {lib_dtype}{list(lib_shape)} in the library, "
+                                    f"the manifest promises {dtype}{list(shape)}")
         self._outs = []  # views of the arena: fixed for the life of the model
-        for i, (_, shape, dtype) in enumerate(self._out_specs):
+        for i in range(self._lib.edgec_num_outputs(self._m)):
+            shape, dtype = self._info(self._lib.edgec_output_info, i)
             ptr = ctypes.c_void_p()
             self._lib.edgec_get_output(self._m, i, ctypes.byref(ptr), None, None, None)
-            n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            buf = (ctypes.c_char * max(n, 1)).from_address(ptr.value or 0) if n else b""
-            self._outs.append(np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape))).reshape(shape))
+            count = int(np.prod(shape, dtype=np.int64))
+            buf = (ctypes.c_char * max(count * dtype.itemsize, 1)).from_address(ptr.value)
+            self._outs.append(np.frombuffer(buf, dtype=dtype, count=count).reshape(shape))
         # Each input has an aligned staging array bound once: a small input is copied into it with
         # numpy (~1 us); a large one that is already aligned is bound by pointer instead (no copy).
         self._staging = [_aligned(shape, dtype) for _, shape, dtype in self._specs]
         self._bound = [0] * len(self._specs)
         for i, st in enumerate(self._staging):
             self._bind_ptr(i, st)
+
+    def _info(self, fn, i: int) -> tuple[tuple[int, ...], np.dtype]:
+        shape, ndim, dtype = ctypes.POINTER(ctypes.c_int64)(), ctypes.c_int(), ctypes.c_char_p()
+        if fn(self._m, i, None, ctypes.byref(shape), ctypes.byref(ndim), ctypes.byref(dtype)):
+            raise ArtifactError(f"{self._where}: the library has no tensor {i}")
+        try:
+            dt = np.dtype(dtype.value.decode())
+        except TypeError:
+            raise ArtifactError(f"{self._where}: the library's tensor {i} has dtype {dtype.value!r}") from None
+        return tuple(int(shape[k]) for k in range(ndim.value)), dt
 
     def memory(self) -> dict[str, int]:
         """Bytes of the arena, the weights and the per-thread workspace."""

@@ -219,3 +219,20 @@ def test_cli_compile_inspect_package(tmp_path):
     assert rec["runtime"] == "micro" and rec["sizes"]["weights_bytes"] > 0 and rec["sizes"]["runtime_bytes"] > 0
     files = sorted(p.name for p in (tmp_path / "bundle").iterdir())
     assert files == ["README.txt", "bundle.json", "edgec-run", "manifest.json", "model.so"]
+
+
+def test_manifest_and_library_signatures_must_agree(micro, tmp_path):
+    """A re-sealed manifest promising another input shape would make the kernels read past the
+    caller's buffer: refused at load. Output shapes come from the library and are held to the
+    manifest after the run."""
+    _, art, _ = micro["mlp"]
+    folder = _copy(art, tmp_path / "a")
+    d = json.loads((folder / "manifest.json").read_text())
+    d["inputs"][0]["shape"] = [8, 64]
+    (folder / "manifest.json").write_text(seal(d))
+    with pytest.raises(ArtifactError, match=r"input 'x' is float32\[4, 64\] in the library"):
+        edgec.load(folder)
+    d["inputs"][0]["shape"], d["outputs"][0]["shape"] = [4, 64], [4, 11]
+    (folder / "manifest.json").write_text(seal(d))
+    with pytest.raises(ArtifactError, match=r"output 'y' is float32\[4, 10\], the manifest promises"):
+        edgec.load(folder).run({"x": np.zeros((4, 64), np.float32)})
