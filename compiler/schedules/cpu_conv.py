@@ -103,10 +103,8 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
     sch.vectorize(oi)  # before decompose: TVM refuses to vectorize an init-less update
     if red:  # a 1x1 depthwise conv has no reduction loop left after normalization
         init = sch.decompose_reduction(block, red[0])
-        for lp in red[:-1] if not depthwise else red:
-            ext = extent(sch, lp)
-            if ext is not None and ext <= UNROLL_TAPS:
-                sch.unroll(lp)
+        for lp in _loops_to_unroll(sch, red, depthwise):
+            sch.unroll(lp)
         *init_unrolled, io = sch.get_loops(init)[-(2 + len(pixels)):]
         for lp in init_unrolled:
             sch.unroll(lp)
@@ -114,6 +112,19 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
     for info in before:
         schedule_spatial(sch, info.block_rv, lanes) if not _is_pad(sch, info.block_rv) else _schedule_pad(
             sch, info.block_rv, lanes)
+
+
+def _loops_to_unroll(sch: s_tir.Schedule, red: list, depthwise: bool) -> list:
+    """Taps (kh, kw) up to UNROLL_TAPS are unrolled; the input-channel loop stays a loop, except
+    when it is too short to pay for its own overhead (a stem conv over 3 RGB channels ran its
+    whole 7x7 tile loop three iterations at a time: 10 GFLOP/s): then it is unrolled and the
+    row taps stay a loop, keeping the unrolled body near 3 x 7 steps."""
+    exts = [extent(sch, lp) for lp in red]
+    if depthwise:
+        return [lp for lp, e in zip(red, exts) if e is not None and e <= UNROLL_TAPS]
+    if len(red) >= 2 and exts[-1] is not None and exts[-1] <= 4:
+        return [lp for lp, e in zip(red[1:], exts[1:]) if e is not None and e <= UNROLL_TAPS]
+    return [lp for lp, e in zip(red[:-1], exts[:-1]) if e is not None and e <= UNROLL_TAPS]
 
 
 def _writes_param(sch: s_tir.Schedule, block) -> bool:
