@@ -94,11 +94,39 @@ def test_conv_transpose_rewritten_and_correct():
     assert [n.op_type for n in out.graph.node] == ["Conv", "DepthToSpace", "Sigmoid"]
 
 
-def test_general_conv_transpose_still_correct():
+@pytest.mark.parametrize("k, stride, pads, out_pad", [
+    (4, 2, [1, 1, 1, 1], [0, 0]),   # decoders' 4x4/s2/p1
+    (3, 2, [1, 1, 1, 1], [1, 1]),   # PyTorch's k3 s2 p1 output_padding 1
+    (3, 2, [1, 1, 1, 1], [0, 0]),
+    (5, 2, [2, 2, 2, 2], [1, 1]),
+    (4, 4, [0, 0, 0, 0], [0, 0]),   # k == s: 1x1 conv, no crop
+    (3, 3, [0, 1, 2, 0], [0, 0]),   # stride 3, asymmetric pads
+    (2, 2, [1, 0, 0, 1], [1, 1]),
+])
+def test_conv_transpose_as_phase_conv(k, stride, pads, out_pad):
+    """Strided ConvTranspose -> one Conv over the input's phases + DepthToSpace + crop
+    (compiler/passes/convtranspose_to_conv.py), on an input that is not square."""
+    rng = np.random.default_rng(k * 10 + stride)
+    ci, co, h, w = 6, 5, 7, 9
+    inits = {"w": rng.normal(0, 0.3, (ci, co, k, k)).astype(np.float32), "b": rng.normal(0, 0.1, co).astype(np.float32)}
+    oh = (h - 1) * stride + k - pads[0] - pads[2] + out_pad[0]
+    ow = (w - 1) * stride + k - pads[1] - pads[3] + out_pad[1]
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[k, k], strides=[stride] * 2,
+                              pads=pads, output_padding=out_pad)]
+    m = _model(nodes, [_vi("x", [1, ci, h, w])], [_vi("y", [1, co, oh, ow])], inits)
+    from edgec.compiler.passes import run_pipeline
+
+    out, _ = run_pipeline(m, ["infer_shapes", "convtranspose_to_conv"])
+    assert "ConvTranspose" not in [n.op_type for n in out.graph.node]
+    check(m, min_kernels=1)
+
+
+def test_dilated_conv_transpose_keeps_tvm_path():
     rng = np.random.default_rng(6)
     inits = {"w": rng.normal(0, 0.3, (6, 4, 3, 3)).astype(np.float32)}
-    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
-    check(_model(nodes, [_vi("x", [1, 6, 7, 7])], [_vi("y", [1, 4, 13, 13])], inits), min_tiled=0)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1], dilations=[2, 2])]
+    check(_model(nodes, [_vi("x", [1, 6, 7, 7])], [_vi("y", [1, 4, 15, 15])], inits), min_tiled=0)
 
 
 def test_pool_softmax_layernorm():
