@@ -95,4 +95,10 @@ def _read_outputs(art: Artifact, folder: Path) -> dict[str, np.ndarray]:
 
 
 def run_emulated(art: Artifact, feeds: dict) -> dict:
+    from edgec.runtime.micro_build import is_bare_metal
+
+    if is_bare_metal(str(art.manifest.target.get("triple", ""))):  # an image under qemu-system-arm
+        from edgec.runtime.micro_baremetal import run_baremetal
+
+        return run_baremetal(art, feeds)
     return run_bundle(art, feeds)[0]

@@ -42,6 +42,25 @@ def host_cc() -> str:
     return cc
 
 
+# FPU of each Cortex-M core gcc needs to be told about (hard-float: the kernels pass floats in VFP registers)
+_M_FPU = {"cortex-m4": "fpv4-sp-d16", "cortex-m7": "fpv5-d16", "cortex-m33": "fpv5-sp-d16", "cortex-m55": "auto"}
+
+
+def is_bare_metal(triple: str) -> bool:
+    return triple.endswith("-none-eabi") or triple.endswith("-none-elf")
+
+
+def bare_metal_cflags(target) -> list[str]:
+    """gcc's flags for code that links with the kernels TVM built for a microcontroller
+    (``target``: an edgec Target or a manifest's target dict)."""
+    get = target.get if isinstance(target, dict) else lambda k, d="": getattr(target, k, d)
+    cpu, float_abi = str(get("cpu", "")), str(get("float_abi", "") or "soft")
+    flags = [f"-mcpu={cpu}", "-mthumb", f"-mfloat-abi={float_abi}"]
+    if float_abi != "soft":
+        flags.append(f"-mfpu={_M_FPU.get(cpu, 'auto')}")
+    return flags
+
+
 def page_size_flags(cc: str) -> list[str]:
     """aarch64 linkers pad segments to 64 KB pages by default (a 25 KB runner became a 68 KB file);
     16 KB pages still load on 4 KB and 16 KB kernels (Raspberry Pi 5 runs 16 KB pages)."""

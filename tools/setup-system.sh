@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # System packages edgec needs beyond Python: cross toolchains for ARM/RISC-V boards and qemu-user
-# to run their binaries here. Installs only what is missing; skips (with a note) without apt/root.
+# to run their binaries here; the bare-metal Cortex-M toolchain (newlib) and qemu-system-arm for the
+# micro runtime's bare-metal target. Installs only what is missing; skips (with a note) without apt/root.
 set -euo pipefail
-PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf g++-riscv64-linux-gnu qemu-user cmake)
+PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf g++-riscv64-linux-gnu qemu-user cmake
+      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

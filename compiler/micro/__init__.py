@@ -28,7 +28,7 @@ def build_micro(lowered, target, out: Path, input_names: list[str], output_names
     Returns the sizes the manifest records. Raises NotPlannable when the VM is needed."""
     from edgec.compiler.micro.emit import write_sources
     from edgec.compiler.micro.kernels import build_kernels
-    from edgec.compiler.micro.link import link_model
+    from edgec.compiler.micro.link import archive_model, is_bare_metal, link_model
     from edgec.compiler.tvm_target import to_tvm
 
     if target.kind != "llvm":
@@ -44,7 +44,7 @@ def build_micro(lowered, target, out: Path, input_names: list[str], output_names
         workspace = build_kernels(lowered, to_tvm(target), folder / "kernels.o")
         kernel_bytes = (folder / "kernels.o").stat().st_size
         write_sources(plan, input_names, output_names, workspace, folder)
-        link_model(target, folder, out)
+        (archive_model if is_bare_metal(target.triple) else link_model)(target, folder, out)
     return {"arena_bytes": plan.arena_bytes, "weights_bytes": plan.weights_bytes, "workspace_bytes": workspace,
             "calls": len(plan.calls), "kernels": len(plan.kernels), "kernel_object_bytes": kernel_bytes,
             "library_bytes": out.stat().st_size}
@@ -63,7 +63,12 @@ def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_name
 
     if runtime not in RUNTIMES:
         raise UserInputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    from edgec.compiler.micro.link import is_bare_metal
+
+    bare = target.kind == "llvm" and is_bare_metal(target.triple)
     if runtime == "vm":
+        if bare:
+            raise UserInputError(f"{target.name} is bare metal: no TVM runtime exists for it", hint="use --runtime micro")
         return build_and_export(mod, target, out_dir, pipeline=pipeline), {"runtime": "vm"}
     why = None
     if target.kind != "llvm" or "android" in target.triple:
@@ -71,12 +76,13 @@ def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_name
     else:
         lowered = lower_for_micro(mod, target, pipeline)
         try:
-            lib = out_dir / "model.so"
+            lib = out_dir / ("model.a" if bare else "model.so")
             return lib, {"runtime": "micro", "micro": build_micro(lowered, target, lib, input_names, output_names)}
         except NotPlannable as e:
             why = str(e)
-    if runtime == "micro":
-        raise UserInputError(f"the micro runtime cannot run this model: {why}", hint="compile with --runtime vm")
+    if runtime == "micro" or bare:
+        raise UserInputError(f"the micro runtime cannot run this model: {why}",
+                             hint="a bare-metal target has no other runtime" if bare else "compile with --runtime vm")
     if target.kind != "llvm" or "android" in target.triple:
         return build_and_export(mod, target, out_dir, pipeline=pipeline), {"runtime": "vm", "micro_refused": why}
     return build_and_export(lowered, target, out_dir, pipeline=None), {"runtime": "vm", "micro_refused": why}

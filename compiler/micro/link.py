@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgec.compiler.micro.plan import NotPlannable
 from edgec.errors import EdgecError, ToolchainError
-from edgec.runtime.micro_build import page_size_flags
+from edgec.runtime.micro_build import bare_metal_cflags, is_bare_metal, page_size_flags
 from edgec.targets import Target
 
 MICRO_SRC = Path(__file__).resolve().parents[2] / "runtime" / "micro"
@@ -36,6 +36,26 @@ def c_compiler(target: Target) -> str:
         raise ToolchainError(f"cross C compiler '{cc}' for target {target.name} is not installed",
                              hint=f"apt-get install {pkg} (make setup does this)")
     return cc
+
+
+def archive_model(target: Target, folder: Path, out: Path) -> None:
+    """Bare metal: kernels + plan + glue + weights as one static archive (model.a), to link into
+    an image with runtime/micro (see runtime/micro_baremetal.py)."""
+    cc = c_compiler(target)
+    shutil.copy2(MICRO_SRC / "model_glue.c", folder / "model_glue.c")
+    objs = []
+    for src in ("plan.c", "model_glue.c", "weights.S"):
+        obj = src.rsplit(".", 1)[0] + ".o"
+        proc = subprocess.run([cc, *bare_metal_cflags(target), "-O2", "-std=c99", "-Wall", "-Wextra", f"-I{MICRO_SRC}",
+                               "-c", src, "-o", obj], cwd=folder, capture_output=True, text=True)
+        if proc.returncode:
+            raise EdgecError(f"compiling the micro model for {target.name} failed:\n{proc.stderr[-2000:]}")
+        objs.append(obj)
+    ar = cc[:-3] + "ar" if cc.endswith("gcc") else "ar"
+    out.unlink(missing_ok=True)
+    proc = subprocess.run([ar, "rcs", str(out), "kernels.o", *objs], cwd=folder, capture_output=True, text=True)
+    if proc.returncode:
+        raise EdgecError(f"archiving the micro model failed: {proc.stderr[-2000:]}")
 
 
 def link_model(target: Target, folder: Path, out: Path) -> None:

@@ -7,6 +7,10 @@
 
 #include "internal.h"
 
+#ifdef EDGEC_BARE_METAL
+#define EDGEC_NO_THREADS
+#endif
+
 #ifndef EDGEC_NO_THREADS
 #include <pthread.h>
 #define EDGEC_TLS __thread

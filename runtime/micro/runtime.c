@@ -1,6 +1,10 @@
 /* The micro runtime's C API (edgec_runtime.h): a loaded plan, its arena and inputs, and the run
  * loop that walks the plan's calls. Allocation happens in edgec_load only. */
 #define _POSIX_C_SOURCE 200809L
+#ifdef EDGEC_BARE_METAL /* one thread, the model linked in, no OS clock */
+#define EDGEC_NO_THREADS
+#define EDGEC_STATIC_MODEL
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,9 +226,13 @@ int edgec_get_output(const edgec_model* m, int i, const void** data, const int64
 }
 
 static double now_ms(void) {
+#ifdef EDGEC_BARE_METAL
+  return (double)clock() * 1e3 / CLOCKS_PER_SEC;
+#else
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+#endif
 }
 
 int edgec_time(edgec_model* m, int repeat, int warmup, double* ms_out, char* err, size_t len) {
