@@ -226,8 +226,13 @@ def test_fake_quant_is_dropped_except_where_an_int8_kernel_or_a_float_conv_reads
     assert count(drop_unused_qdq(mod, keep_before=()), "quantize") == 4  # --drop-fake-quant
     lowered = lower_int8(mod, VNNI, Int8Stats())
     assert count(lowered, "nn.conv2d") == 0 and count(lowered, "matmul") == 0
-    # the depthwise conv stays float but keeps int8 weights, dequantized inside its kernel
-    assert lowered["main"].script(show_meta=False).count("conv2d_int8w") == 1
+    # the depthwise conv stays float but keeps int8 weights, converted by a kernel of their own
+    # (float_layers.py), and the graph between the int8 kernels is channels-last (layout.py)
+    script = lowered["main"].script(show_meta=False)
+    assert script.count("edgec_int8_weights") == 1
+    # the only transpose of a whole feature map is the model input's, in int8 (others: C-vectors)
+    maps = [ln for ln in script.splitlines() if "R.permute_dims(" in ln and "12, 12" in ln]
+    assert len(maps) == 1 and '"int8"' in maps[0], maps
 
 
 def test_qoperator_model_imports_and_runs_int8(tmp_path):
