@@ -208,3 +208,25 @@ def test_native_runner_refuses_features_this_cpu_lacks(tmp_path):
         return
     assert proc.returncode == ArtifactError.exit_code, proc.stderr
     assert f"needs CPU feature(s) {', '.join(lacking)}, which this x86_64 CPU lacks (read from cpuid)" in proc.stderr
+
+
+@pytest.mark.slow
+def test_rec_int8_for_rpi4_keeps_int8_weights_and_verifies_under_qemu(tmp_path):
+    """PP-OCRv4 rec quantized, for the Raspberry Pi 4 (no dotprod): integer NEON kernels, int8
+    weights (<= 0.3x the float model's bytes), the host-independent QDQ reference under qemu."""
+    from edgec.compiler.driver import CompileOptions, import_model
+    from edgec.compiler.source import resolve_model
+    from edgec.compiler.weights import weight_bytes
+    from edgec.models import ocr_eval
+
+    calib = [f for f, _ in ocr_eval.rec_dataset(16, seed=900)]
+    art = edgec.compile("ppocr-rec", target="rpi4", out=tmp_path / "q", quantize="int8", calib=calib)
+    st = art.manifest.compile_options["int8"]
+    assert st["isa"] == "smlal" and st["int8_layers"] >= 25, st
+    fmod, *_ = import_model(resolve_model("ppocr-rec", fetch_quiet=True), CompileOptions())
+    assert art.manifest.compile_options["weight_bytes"] <= 0.3 * weight_bytes(fmod)
+    dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(art.library)], capture_output=True, text=True,
+                         check=True).stdout
+    assert dis.count("\tsmlal") >= 25 and dis.count("\tsadalp") >= 25 and "\tsdot" not in dis
+    res = edgec.verify(art)
+    assert res.ran_on.startswith("emulated") and res.passed, res
