@@ -230,3 +230,11 @@ def test_rec_int8_for_rpi4_keeps_int8_weights_and_verifies_under_qemu(tmp_path):
     assert dis.count("\tsmlal") >= 25 and dis.count("\tsadalp") >= 25 and "\tsdot" not in dis
     res = edgec.verify(art)
     assert res.ran_on.startswith("emulated") and res.passed, res
+    # the same on an emulated Cortex-A72 (verify's qemu emulates its default CPU): no SIGILL, same bits
+    x = ocr_eval.rec_dataset(1, seed=5)[0][0]
+    outs = {}
+    for cpu in ("cortex-a72", "max"):
+        run = _run_on_cpu(art, cpu, x, tmp_path / cpu)
+        assert run.returncode == 0, run.stderr
+        outs[cpu] = np.load(tmp_path / cpu / "0.npy")
+    assert np.array_equal(outs["cortex-a72"], outs["max"])
