@@ -912,12 +912,16 @@ def model_size(model: onnx.ModelProto) -> tuple[int, int, int]:
 
 
 def reduce_model(model: onnx.ModelProto, still_fails: Callable[[onnx.ModelProto], bool], max_steps: int = 200,
-                 log: Callable[[str], None] | None = None) -> onnx.ModelProto:
+                 log: Callable[[str], None] | None = None, max_seconds: float | None = None) -> onnx.ModelProto:
     """Greedy reduction: take the first strictly smaller (nodes, outputs, input elements) valid
-    variant that ``still_fails``, repeat until none does (or ``max_steps`` predicate calls)."""
+    variant that ``still_fails``, repeat until none does (or ``max_steps`` predicate calls, or
+    ``max_seconds``: on a loaded machine one reduction took 10 minutes of a long run)."""
+    import time
+
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     steps = 0
     improved = True
-    while improved and steps < max_steps:
+    while improved and steps < max_steps and (deadline is None or time.monotonic() < deadline):
         improved = False
         for what, cand in _candidates(model):
             if not cand.graph.node or not cand.graph.input or model_size(cand) >= model_size(model) or not is_valid(cand):
@@ -929,6 +933,6 @@ def reduce_model(model: onnx.ModelProto, still_fails: Callable[[onnx.ModelProto]
                 if log:
                     log(f"reduced: {what} -> {len(model.graph.node)} nodes")
                 break
-            if steps >= max_steps:
+            if steps >= max_steps or (deadline is not None and time.monotonic() >= deadline):
                 break
     return model

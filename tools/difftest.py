@@ -322,7 +322,7 @@ def quantize(model: onnx.ModelProto, seed: int) -> onnx.ModelProto:
 
 
 def run_case(seed: int, int8: bool = False, target: str = "host", save: Path | None = None,
-             reduce: bool = True, opts: GenOptions = GenOptions(), log=print) -> Case:
+             reduce: bool = True, opts: GenOptions = GenOptions(), log=print, reduce_seconds: float = 300) -> Case:
     t0 = time.perf_counter()
     model = random_model(seed, opts)
     mode = "int8" if int8 else "fp32"
@@ -361,7 +361,7 @@ def run_case(seed: int, int8: bool = False, target: str = "host", save: Path | N
                 return classify(m, f, tol, o, target, m_lsb) == case.klass
 
             try:
-                reduced = reduce_model(model, still_fails, log=lambda s: log(f"    {s}"))
+                reduced = reduce_model(model, still_fails, log=lambda s: log(f"    {s}"), max_seconds=reduce_seconds)
             except Exception:  # noqa: BLE001 - keep the unreduced model then
                 log("    reduction failed: " + traceback.format_exc().strip().splitlines()[-1])
         case.reduced_nodes = len(reduced.graph.node)
