@@ -16,9 +16,11 @@ def _rss_kb() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
+@pytest.mark.parametrize("runtime", ["vm", "micro"])
 @pytest.mark.parametrize("cycles", [3000, pytest.param(10000, marks=pytest.mark.slow)])  # 10,000: issue 13 "done when"
-def test_load_run_delete_cycles_do_not_grow_the_process(tiny_artifacts, cycles):
-    _, art = tiny_artifacts["mlp"]
+def test_load_run_delete_cycles_do_not_grow_the_process(tmp_path, runtime, cycles):
+    art = edgec.compile(tiny_mlp(), out=tmp_path / runtime, runtime=runtime)
+    assert art.manifest.compile_options["runtime"] == runtime
     x = np.ones((4, 64), np.float32)
 
     def cycle():
@@ -34,7 +36,7 @@ def test_load_run_delete_cycles_do_not_grow_the_process(tiny_artifacts, cycles):
         cycle()
     gc.collect()
     grown = _rss_kb() - before
-    print(f"RSS grew {grown} KB over {cycles} load/run/delete cycles")
+    print(f"RSS grew {grown} KB over {cycles} load/run/delete cycles ({runtime})")
     assert grown < 1024, f"{grown} KB over {cycles} cycles"  # was ~230 MB over 3000
 
 

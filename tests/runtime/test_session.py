@@ -4,8 +4,10 @@ result every time (it crashed before the lock)."""
 import threading
 
 import numpy as np
+import pytest
 
 import edgec
+from edgec.models.tiny import tiny_mlp
 
 
 def _mlp(tiny_artifacts):
@@ -41,8 +43,16 @@ def test_outputs_are_independent_of_later_runs(tiny_artifacts):
     np.testing.assert_array_equal(sess.run({spec.name: x})["y"], keep)
 
 
-def test_one_session_shared_by_eight_threads(tiny_artifacts):
-    sess = _mlp(tiny_artifacts)
+@pytest.fixture(scope="module", params=["vm", "micro"])
+def mlp_by_runtime(request, tmp_path_factory):
+    """The MLP on each runtime edgec.load can pick (TVM's VM, edgec's micro runtime)."""
+    art = edgec.compile(tiny_mlp(), out=tmp_path_factory.mktemp("rt") / request.param, runtime=request.param)
+    assert art.manifest.compile_options["runtime"] == request.param
+    return art
+
+
+def test_one_session_shared_by_eight_threads(mlp_by_runtime):
+    sess = edgec.load(mlp_by_runtime.path, threads=1)
     spec = sess.inputs[0]
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(spec.shape).astype(np.float32) for _ in range(8)]
