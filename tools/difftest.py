@@ -90,12 +90,6 @@ KNOWN = [
           lambda m, o: o.status == "quantize_error"
           and any(t in o.error for t in ("truth value of an array", "cannot reshape array", "out of bounds for axis"))
           and any(n.op_type == "Gemm" and len(n.input) > 2 and _dims(m, n.input[2]) == 2 for n in m.graph.node)),
-    Known("edgec-convtranspose-after-nhwc-conv",
-          "OPEN edgec bug (compiler/kernels/layout.py, xfail test_convtranspose_after_nhwc_conv_builds): "
-          "ConvertLayout makes a ConvTranspose after a conv NHWC, which TVM 0.27 cannot legalize "
-          "('CodeGenVM cannot emit this Relax operator'); loud, never a wrong answer",
-          lambda m, o: o.status == "compile_error" and "CodeGenVM cannot emit" in o.error
-          and _has_op(m, "ConvTranspose") and _has_op(m, "Conv")),
     Known("tvm-resize-scales-truncated",
           "TVM's ONNX importer turns Resize scales into sizes floor(scale * dim) and then maps "
           "coordinates with the size ratio; ONNX (and ORT, and onnx.reference) use 1/scale. They differ "

@@ -16,7 +16,9 @@ from tvm import relax
 from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
-CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
+# conv2d_transpose stays NCHW (TVM 0.27 legalizes it in NCHW only; the ConvTransposes that reach
+# here are the few convtranspose_to_conv leaves, e.g. dilated ones)
+CHANNELS_LAST = {"relax.nn.conv2d": ["NHWC", "OHWI"], "relax.nn.conv2d_transpose": ["NCHW", "IOHW"]}
 _COMMUTATIVE = {tvm.ir.Op.get(f"relax.{n}") for n in ("add", "multiply", "maximum", "minimum")}
 _BINARY = _COMMUTATIVE | {tvm.ir.Op.get(f"relax.{n}") for n in ("subtract", "divide", "power")}
 _STACK_REDUCE = {tvm.ir.Op.get("relax.max"): tvm.ir.Op.get("relax.maximum"),
@@ -191,5 +193,7 @@ def channels_last_passes() -> list:
     """Run before legalization: NHWC everywhere it carries, constant weight transposes folded."""
     # twice: the stacks must go before FoldConstant materialises their broadcasts, the [1]-shaped
     # constants only become constants after it
-    return [clip_to_min_max, relax.transform.FoldConstant(), clip_to_min_max, relax.transform.DeadCodeElimination(),
-            relax.transform.ConvertLayout(CHANNELS_LAST), relax.transform.FoldConstant()]
+    from edgec.compiler.kernels.const_fold import fold_constants_fast  # (it uses rewrite_functions above)
+
+    return [clip_to_min_max, fold_constants_fast(), clip_to_min_max, relax.transform.DeadCodeElimination(),
+            relax.transform.ConvertLayout(CHANNELS_LAST), fold_constants_fast()]

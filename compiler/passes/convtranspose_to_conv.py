@@ -8,7 +8,8 @@ ConvTranspose's padding. Same sums, no zero-inserted input: TVM's legalized conv
 on a dilated input where most taps are zeros and runs on its generic schedule (a decoder's
 4x4/s2/p1 ConvTranspose ran 4.3x ONNX Runtime; PP-OCR det's 2x2/s2 head spent ~20% of its time
 there). Kernels that are not a multiple of s get zero taps (3x3/s2: T=2, 16 taps for 9).
-k == s with no padding is the special case T=1: a 1x1 conv and no crop.
+k == s with no padding is the special case T=1: a 1x1 conv and no crop; stride 1 is a plain Conv
+with the taps flipped (no DepthToSpace).
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _plan(node: onnx.NodeProto, inits: dict, shapes: dict) -> dict | None:
         return None
     kh, kw = int(w.dims[2]), int(w.dims[3])
     strides = list(a.get("strides", [1, 1]))
-    if len(strides) != 2 or strides[0] != strides[1] or strides[0] < 2:
+    if len(strides) != 2 or strides[0] != strides[1] or strides[0] < 1:
         return None
     s = int(strides[0])
     if (a.get("group", 1) != 1 or list(a.get("dilations", [1, 1])) != [1, 1] or "output_shape" in a
@@ -126,9 +127,10 @@ def convtranspose_to_conv(model: onnx.ModelProto, ctx: PassContext) -> tuple[onn
             new_nodes.append(helper.make_node("DepthToSpace", [mid], [node.output[0]], name=f"{base}_d2s",
                                               blocksize=s, mode="CRD"))
         else:
-            full = f"{node.output[0]}_full"
-            new_nodes.append(helper.make_node("DepthToSpace", [mid], [full], name=f"{base}_d2s", blocksize=s,
-                                              mode="CRD"))
+            full = f"{node.output[0]}_full" if s > 1 else mid  # stride 1: one phase, nothing to interleave
+            if s > 1:
+                new_nodes.append(helper.make_node("DepthToSpace", [mid], [full], name=f"{base}_d2s", blocksize=s,
+                                                  mode="CRD"))
             (y0, y1), (x0, x1) = p["crop"]
             names = {k: f"{base}_crop_{k}" for k in ("starts", "ends", "axes")}
             set_initializer(g, names["starts"], np.array([y0, x0], np.int64))

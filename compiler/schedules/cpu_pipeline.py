@@ -13,6 +13,7 @@ from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 from tvm.s_tir.dlight import ApplyDefaultSchedule
 
+from edgec.compiler.kernels.const_fold import fold_constants_fast
 from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
 from edgec.compiler.kernels.legalize import conv2d_legalizer, fold_input_transposes, matmul_legalizer
@@ -37,7 +38,7 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
     vec = cpu_vector(vector_lanes(tvm_target))
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta; tidy_after_layout:
     # it leaves (a, b)[1] tuples that FuseOps mishandles (both in layout_fixes.py)
-    return [*channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), relax.transform.FoldConstant(),
+    return [*channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), fold_constants_fast(),
             fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec),

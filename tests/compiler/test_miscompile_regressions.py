@@ -174,15 +174,21 @@ def _conv_then_convtranspose(pads):
     return _model(nodes, [_vi("x", [1, 2, 3, 3])], [_vi("y", [1, 5, h, w])], inits)
 
 
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="compiler/kernels/layout.py (lead): ConvertLayout(CHANNELS_LAST) lets conv2d_transpose "
-                          "follow the NHWC conv before it, and TVM 0.27 legalizes conv2d_transpose in NCHW only: "
-                          "'CodeGenVM cannot emit this Relax operator directly'. Fix: add "
-                          "\"relax.nn.conv2d_transpose\": [\"NCHW\", \"IOHW\"] to CHANNELS_LAST (checked on the "
-                          "three difftest seeds); then drop the KNOWN entry edgec-convtranspose-after-nhwc-conv")
 @pytest.mark.parametrize("pads", [[0, 0, 0, 0], [0, 0, 0, 1]])
 def test_convtranspose_after_nhwc_conv_builds(pads, tmp_path):
+    """Fixed twice over: a stride-1 ConvTranspose is rewritten to a Conv (convtranspose_to_conv),
+    and the ones left (dilated) stay NCHW in ConvertLayout."""
     _check(_conv_then_convtranspose(pads), tmp_path)
+
+
+def test_dilated_convtranspose_after_nhwc_conv_builds(tmp_path):
+    m = _conv_then_convtranspose([0, 0, 0, 0])
+    for n in m.graph.node:
+        if n.op_type == "ConvTranspose":
+            n.attribute.append(helper.make_attribute("dilations", [2, 2]))
+    m.graph.output[0].type.tensor_type.shape.dim[2].dim_value = 9
+    m.graph.output[0].type.tensor_type.shape.dim[3].dim_value = 9
+    _check(m, tmp_path)
 
 
 @pytest.mark.parametrize("path", sorted(DATA.glob("*.onnx")), ids=lambda p: p.stem)
