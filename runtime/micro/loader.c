@@ -105,6 +105,27 @@ static int check_fields(const char* text, size_t n, const char* libname, char wa
   return 0;
 }
 
+/* dlopen() matches an already loaded library by its path string first: "/proc/self/fd/5" names
+ * whatever file descriptor 5 is now, so a second model would get the first one's code. Each load
+ * goes through a fresh symlink (a private folder, removed again), named after the sha256; glibc
+ * then tells files apart by device and inode, so only the very same file is shared. */
+static void* open_checked(const char* target, const char* sha) {
+  char dir[512], link[600];
+  const char* tmp = getenv("TMPDIR");
+  void* h;
+  snprintf(dir, sizeof dir, "%s/edgec-micro-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(dir)) return dlopen(target, RTLD_NOW | RTLD_LOCAL);
+  snprintf(link, sizeof link, "%s/%s.so", dir, sha);
+  if (symlink(target, link) != 0) {
+    rmdir(dir);
+    return dlopen(target, RTLD_NOW | RTLD_LOCAL);
+  }
+  h = dlopen(link, RTLD_NOW | RTLD_LOCAL);
+  unlink(link);
+  rmdir(dir);
+  return h;
+}
+
 const edgec_plan* edgec_open_library(const char* path, void** handle, char* err, size_t len) {
   char manifest[4096], want[65], got[65], fdpath[64], buf[65536];
   const char* slash = strrchr(path, '/');
@@ -141,7 +162,7 @@ const edgec_plan* edgec_open_library(const char* path, void** handle, char* err,
     return NULL;
   }
   snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
-  *handle = dlopen(access(fdpath, R_OK) == 0 ? fdpath : path, RTLD_NOW | RTLD_LOCAL);
+  *handle = open_checked(access(fdpath, R_OK) == 0 ? fdpath : path, got);
   close(fd);
   if (!*handle) { edgec_err(err, len, "cannot load %s: %s", path, dlerror()); return NULL; }
   *(void**)(&get_plan) = dlsym(*handle, "edgec_model_plan");

@@ -236,3 +236,20 @@ def test_manifest_and_library_signatures_must_agree(micro, tmp_path):
     (folder / "manifest.json").write_text(seal(d))
     with pytest.raises(ArtifactError, match=r"output 'y' is float32\[4, 10\], the manifest promises"):
         edgec.load(folder).run({"x": np.zeros((4, 64), np.float32)})
+
+
+def test_each_model_in_one_process_runs_its_own_library(micro):
+    """dlopen() matches loaded libraries by path string: loading through /proc/self/fd/N gave the
+    second model the first one's code (the descriptor number is reused). Fresh process, fixed order."""
+    child = ("import sys, numpy as np, edgec\n"
+             "alive = []\n"
+             "for p in sys.argv[1:]:\n"
+             "    s = edgec.load(p)\n"
+             "    alive.append(s)\n"
+             "    feeds = {t.name: np.zeros(t.shape, t.dtype) for t in s.inputs}\n"
+             "    print(p.rsplit('/', 1)[-1], [list(v.shape) for v in s.run(feeds).values()])\n")
+    paths = [str(micro[n][1].path) for n in ("mlp", "cnn", "transformer", "mlp")]
+    proc = subprocess.run([sys.executable, "-c", child, *paths], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:4] == ["mlp [[4, 10]]", "cnn [[1, 10]]", "transformer [[1, 16, 32]]",
+                                           "mlp [[4, 10]]"]
