@@ -34,7 +34,7 @@ class CompileOptions:
     input_values: dict[str, list] = field(default_factory=dict)  # pinned inputs (constants), as nested lists
     pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
     schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
-    runtime: str = "vm"  # "micro": edgec's own runtime (compiler/micro); "auto": micro where it applies
+    runtime: str = "vm"  # "micro": edgec's own runtime (compiler/micro); "auto": micro where it applies, else "vm"
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -199,7 +199,7 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
             schedule: str = "default", force: bool = False, verbose: bool = False,
             tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
             quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False,
-            runtime: str = "vm") -> Artifact:
+            runtime: str | None = None) -> Artifact:
     """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
 
     ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
@@ -233,6 +233,10 @@ def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *
 
         model = derived = quantize_model(model, quantize, calib, input_shapes=input_shapes, verbose=verbose).model
     tgt = resolve(load_target(target))
+    if runtime is None:
+        from edgec.compiler.micro import default_runtime
+
+        runtime = default_runtime(tgt)
     opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
                           input_values=_values_as_lists(input_values),
                           pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),

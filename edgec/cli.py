@@ -110,9 +110,10 @@ def cli() -> None:
 @click.option("--drop-fake-quant", is_flag=True,
               help="int8: also skip the rounding in front of float convs and products; faster on small "
                    "models, accuracy depends on the model (check it: tools/quant_eval.py)")
-@click.option("--runtime", type=click.Choice(["auto", "micro", "vm"]), default="vm", show_default=True,
+@click.option("--runtime", type=click.Choice(["auto", "micro", "vm"]), default=None,
               help="'micro': edgec's own C runtime (a static plan of kernel calls, no TVM runtime; "
-                   "docs/micro-runtime.md); 'auto': micro where the plan can express the model, else TVM's VM")
+                   "docs/micro-runtime.md); 'auto': micro where the plan can express the model, else TVM's VM "
+                   "[default: auto for armv7, riscv64 and bare metal, vm elsewhere]")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, help="no progress messages")

@@ -51,6 +51,15 @@ def build_micro(lowered, target, out: Path, input_names: list[str], output_names
 
 
 RUNTIMES = ("auto", "micro", "vm")
+# Architectures no TVM runtime exists for (docs/targets.md): there the micro runtime is the default.
+_NO_TVM_RUNTIME = ("armv7", "arm", "thumb", "riscv")
+
+
+def default_runtime(target) -> str:
+    """"auto" on targets TVM's runtime does not run on (armv7, riscv64, bare metal); "vm" elsewhere
+    until the VM-specific tests and tools (native runner, RPC server) are split from the defaults
+    (docs/micro-runtime.md, "Default")."""
+    return "auto" if target.kind == "llvm" and target.triple.startswith(_NO_TVM_RUNTIME) else "vm"
 
 
 def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_names: list[str],

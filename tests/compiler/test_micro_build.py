@@ -53,3 +53,24 @@ def test_unknown_runtime_is_a_user_error(tmp_path):
 
     with pytest.raises(UserInputError, match="unknown runtime"):
         edgec.compile(tiny_mlp(), out=tmp_path / "x", runtime="tflm")
+
+
+def test_default_is_micro_where_no_tvm_runtime_exists():
+    from edgec.compiler.micro import default_runtime
+    from edgec.targets import load_target
+
+    assert default_runtime(load_target("rpi3-armv7")) == "auto"
+    assert default_runtime(load_target("riscv64")) == "auto"
+    assert default_runtime(load_target("cortex-m33")) == "auto"
+    assert default_runtime(load_target("rpi4")) == "vm" and default_runtime(load_target("host")) == "vm"
+
+
+def test_armv7_artifacts_default_to_the_micro_runtime(tmp_path):
+    import shutil
+
+    from edgec.models.tiny import tiny_mlp
+
+    if shutil.which("arm-linux-gnueabihf-gcc") is None:
+        pytest.skip("arm-linux-gnueabihf-gcc missing (tools/setup-system.sh installs it)")
+    art = edgec.compile(tiny_mlp(), target="rpi3-armv7", out=tmp_path / "a")
+    assert art.manifest.compile_options["runtime"] == "micro"
