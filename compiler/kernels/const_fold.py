@@ -61,17 +61,18 @@ class _NumpyFold(PyExprMutator):
         if not isinstance(call, relax.Call) or not isinstance(call.op, tvm.ir.Op):
             return call
         name = call.op.name
-        consts = [a for a in call.args if isinstance(a, Constant)]
-        if not call.args or not isinstance(call.args[0], Constant):
+        args = [self._as_const(a) for a in call.args]
+        if not args or args[0] is None:
             return call
-        if name == "relax.reshape" and len(call.args) == 2 and isinstance(call.args[1], relax.ShapeExpr):
+        if name == "relax.reshape" and len(args) == 2 and isinstance(call.args[1], relax.ShapeExpr):
             try:
                 shape = [int(d) for d in call.args[1].values]
             except (TypeError, ValueError):
                 return call
-            return self._const(call, call.args[0].value.numpy().reshape(shape))
-        if len(consts) != len(call.args):
+            return self._const(call, args[0].value.numpy().reshape(shape))
+        if any(a is None for a in args):
             return call
+        consts = args
         try:
             out = _eval(name, call.attrs, [c.value.numpy() for c in consts])
         except Exception:  # noqa: BLE001 - attrs this code does not know: leave it to TVM
@@ -80,6 +81,16 @@ class _NumpyFold(PyExprMutator):
             self.left += 1
             return call
         return self._const(call, out)
+
+    def _as_const(self, arg):
+        """The constant ``arg`` is, directly or through a dataflow variable bound to one."""
+        if isinstance(arg, Constant):
+            return arg
+        if isinstance(arg, relax.Var):
+            bound = self.lookup_binding(arg)
+            if isinstance(bound, Constant):
+                return bound
+        return None
 
     def _const(self, call: relax.Call, value: np.ndarray) -> relax.Expr:
         want = call.ty
