@@ -147,9 +147,12 @@ class Fuzzer:
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True)
         onnx.save(tiny_mlp(), base / "mlp.onnx")
-        edgec.compile(str(base / "mlp.onnx"), out=base / "art")
-        package(base / "art", base / "bundle", quiet=True)
-        self.art, self.bundle = base / "art", base / "bundle"
+        # Both runtimes edgec.load can pick: edgec's micro runtime (the default for small models; its
+        # bundle has a C runner and no TVM) and TVM's VM (its bundle also has edgec-rpc-server).
+        self.pairs = []
+        for runtime in ("micro", "vm"):
+            art = edgec.compile(str(base / "mlp.onnx"), out=base / f"art-{runtime}", runtime=runtime)
+            self.pairs.append((art.path, package(art, base / f"bundle-{runtime}", quiet=True).path))
         self.seeds = onnx_seeds()
         self.evil = self.out / "evil.sh"
         self.mark = self.out / "PWNED"
@@ -159,7 +162,7 @@ class Fuzzer:
         self.cross_ready = _cross_ready()
         from fuzz_rpc import RpcTarget
 
-        self.rpc = RpcTarget(self.bundle, self.out)
+        self.rpc = RpcTarget(self.pairs[1][1], self.out)
 
     # families ---------------------------------------------------------------------------------
     def case_onnx(self, r: random.Random, d: Path) -> tuple[list[dict], str, bool]:
@@ -188,15 +191,17 @@ class Fuzzer:
     def case_artifact(self, r: random.Random, d: Path):
         from fuzz_mutate import tamper_artifact
 
-        note, must_refuse = tamper_artifact(self.art, d / "art", r, self.evil, self.cross_ready)
+        art = r.choice(self.pairs)[0]
+        note, must_refuse = tamper_artifact(art, d / "art", r, self.evil, self.cross_ready)
         cmd = r.choices(["run", "verify", "inspect", "package"], weights=[4, 3, 3, 1])[0]
         argv = [cmd, str(d / "art")] + (["-o", str(d / "bundle")] if cmd == "package" else [])
         if cmd == "verify":
-            argv += ["--model", str(self.art.parent / "mlp.onnx")]
+            argv += ["--model", str(art.parent / "mlp.onnx")]
         return [{"kind": "cli", "argv": argv}], f"{cmd}: {note}", must_refuse
 
     def case_session(self, r: random.Random, d: Path):
-        return [{"kind": "session", "artifact": str(self.art), "seed": r.randrange(1 << 30)}], "session", False
+        art = r.choice(self.pairs)[0]
+        return [{"kind": "session", "artifact": str(art), "seed": r.randrange(1 << 30)}], f"session {art.name}", False
 
     def case_native(self, r: random.Random, d: Path):
         """Returns argv lists for edgec-run (run here, not in the worker)."""
@@ -207,7 +212,8 @@ class Fuzzer:
         np.save(d / "good.npy", np.ones((4, 64), np.float32))
         (d / "out").mkdir()
         kind = r.randrange(3)
-        lib, must_refuse = str(self.bundle / "model.so"), False
+        art, bundle = r.choice(self.pairs)
+        lib, must_refuse = str(bundle / "model.so"), False
         inputs = ["--input", str(d / "good.npy")]
         args = ["--output-dir", str(d / "out")]
         if kind == 0:
@@ -221,12 +227,13 @@ class Fuzzer:
             args = [opt, val] if r.random() < 0.9 else [opt]
             note = f"args {args}"
         else:
-            note, must_refuse = tamper_artifact(self.art, d / "b", r, self.evil)
+            note, must_refuse = tamper_artifact(art, d / "b", r, self.evil)
             for f in ("libtvm_runtime.so", "libtvm_ffi.so", "libedgec_runtime.so", "edgec-run"):
-                os.symlink(self.bundle / f, d / "b" / f)
+                if (bundle / f).exists():
+                    os.symlink(bundle / f, d / "b" / f)
             lib = str(d / "b" / "model.so")
             note = f"bundle {note}"
-        return [[str(self.bundle / "edgec-run"), lib, *inputs, *args]], note, must_refuse
+        return [[str(bundle / "edgec-run"), lib, *inputs, *args]], f"{bundle.name} {note}", must_refuse
 
     def case_rpc(self, r: random.Random, d: Path):
         from fuzz_rpc import make_plan
