@@ -13,7 +13,7 @@ from pathlib import Path
 from edgec.errors import EdgecError, ToolchainError
 
 MICRO_SRC = Path(__file__).resolve().parent / "micro"
-RUNTIME_SOURCES = ("runtime.c", "pool.c", "loader.c", "sha256.c", "json.c")
+RUNTIME_SOURCES = ("runtime.c", "pool.c", "loader.c", "host.c", "sha256.c", "json.c")
 RUNNER_SOURCES = ("edgec_run.c", "npy.c")
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections")
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
+#include "host.h"
 #include "internal.h"
 #include "json.h"
 #include "sha256.h"
@@ -63,16 +63,10 @@ static int check_manifest_hash(char* text, size_t n, char* err, size_t len) {
   return 0;
 }
 
-static const char* machine_of(const char* triple_arch) {
-  if (!strcmp(triple_arch, "armv7") || !strcmp(triple_arch, "armv7a") || !strcmp(triple_arch, "arm")) return "armv7";
-  return triple_arch;
-}
-
 static int check_fields(const char* text, size_t n, const char* libname, char want_sha[65], char* err, size_t len) {
   const char* end = text + n;
-  const char *files, *opts, *v, *target, *req;
+  const char *files, *opts, *v;
   char buf[256];
-  struct utsname u;
   if (!edgec_json_skip(text, end, 0)) { edgec_err(err, len, "manifest.json is not valid JSON"); return -1; }
   v = edgec_json_get(text, end, "library");
   if (!v || edgec_json_string(v, end, buf, sizeof buf) || strcmp(buf, libname)) {
@@ -92,17 +86,7 @@ static int check_fields(const char* text, size_t n, const char* libname, char wa
               "or run it with the TVM runtime)");
     return -1;
   }
-  target = edgec_json_get(text, end, "target");
-  req = target ? edgec_json_get(target, end, "requires") : NULL;
-  v = req ? edgec_json_get(req, end, "machine") : NULL;
-  if (v && !edgec_json_string(v, end, buf, sizeof buf) && uname(&u) == 0) {
-    const char* here = machine_of(strncmp(u.machine, "armv", 4) == 0 ? "armv7" : u.machine);
-    if (strcmp(machine_of(buf), here) != 0) {
-      edgec_err(err, len, "this artifact is for %s; this machine is %s", buf, u.machine);
-      return -1;
-    }
-  }
-  return 0;
+  return edgec_check_requires(text, n, err, len);
 }
 
 /* dlopen() matches an already loaded library by its path string first: "/proc/self/fd/5" names

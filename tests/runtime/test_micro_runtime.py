@@ -253,3 +253,17 @@ def test_each_model_in_one_process_runs_its_own_library(micro):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:4] == ["mlp [[4, 10]]", "cnn [[1, 10]]", "transformer [[1, 16, 32]]",
                                            "mlp [[4, 10]]"]
+
+
+@pytest.mark.parametrize("requires, fragment", [
+    ({"machine": "riscv64", "cpu_features": []}, "is riscv64 code; this machine is"),
+    ({"cpu_features": ["avx2", "edgec-test-feature"]}, "edgec-test-feature (unknown to this runner)"),
+])
+def test_runner_checks_the_cpu_before_loading(micro, tmp_path, requires, fragment):
+    _, art, _ = micro["mlp"]
+    folder = _copy(art, tmp_path / "a")
+    d = json.loads((folder / "manifest.json").read_text())
+    d["target"]["requires"] = d["target"]["requires"] | requires
+    (folder / "manifest.json").write_text(seal(d))
+    proc = _runner(folder)
+    assert proc.returncode == 6 and fragment in proc.stderr, proc.stderr
