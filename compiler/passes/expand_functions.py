@@ -19,6 +19,7 @@ import onnx
 from onnx import AttributeProto, FunctionProto, NodeProto, TypeProto, helper
 
 from edgec.compiler.passes.graph_utils import consumers, copy_model
+from edgec.compiler.passes.inline_if import _defined, _rename_uses
 from edgec.compiler.passes.registry import PassContext, register
 
 # TVM 0.27 names these but converts a different op (com.microsoft Attention: num_heads, ...)
@@ -95,11 +96,29 @@ def _rename(body_node: NodeProto, names: dict[str, str], attrs: dict[str, Attrib
                 new.CopyFrom(attrs[a.ref_attr_name])
                 new.name = a.name
                 out.attribute.append(new)
-        elif a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
-            return None  # subgraphs in a body (If/Loop): not expanded here
+        elif a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):  # a Scan/Loop/If in the body
+            new = AttributeProto()
+            new.CopyFrom(a)
+            for sub in ([new.g] if a.type == AttributeProto.GRAPH else list(new.graphs)):
+                outer = _outer_names(sub)  # what the subgraph reads from the body: renamed like the body
+                _rename_uses(sub, {n: ren(n) for n in outer})
+            out.attribute.append(new)
         else:
             out.attribute.append(a)
     return out
+
+
+def _outer_names(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads without defining them (its captures from the enclosing scope)."""
+    defined = _defined(graph)
+    used = set()
+    for n in graph.node:
+        used.update(i for i in n.input if i)
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == AttributeProto.GRAPH else list(a.graphs)):
+                used |= _outer_names(sub)
+    used.update(o.name for o in graph.output)
+    return used - defined
 
 
 def expand_node(node: NodeProto, body: FunctionProto, prefix: str) -> list[NodeProto] | None:

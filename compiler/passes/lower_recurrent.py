@@ -31,8 +31,8 @@ _SIMPLE = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "So
 class _Builder:
     """Emits nodes and constants with unique names under a prefix."""
 
-    def __init__(self, graph: onnx.GraphProto, prefix: str, dtype: np.dtype) -> None:
-        self.graph, self.prefix, self.dtype = graph, prefix, dtype
+    def __init__(self, graph: onnx.GraphProto, prefix: str, dtype: np.dtype, opset: int) -> None:
+        self.graph, self.prefix, self.dtype, self.opset = graph, prefix, dtype, opset
         self.nodes: list[onnx.NodeProto] = []
         self.n = 0
 
@@ -49,6 +49,18 @@ class _Builder:
         outs = out or [self.name(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outs, name=self.name(op_type), **attrs))
         return outs[0] if n_out == 1 and out is None else outs
+
+    def unsqueeze(self, x: str, axis: int, out: "list[str] | None" = None) -> str:
+        """Unsqueeze with axes as an input (opset 13+) or an attribute (older models)."""
+        if self.opset >= 13:
+            return self.op("Unsqueeze", [x, self.const([axis], "axes", np.int64)], out=out)
+        return self.op("Unsqueeze", [x], out=out, axes=[axis])
+
+    def split(self, x: str, sizes: list[int], axis: int) -> list[str]:
+        """Split into explicit sizes: an input from opset 13, an attribute before."""
+        if self.opset >= 13:
+            return self.op("Split", [x, self.const(sizes, "split", np.int64)], n_out=len(sizes), axis=axis)
+        return self.op("Split", [x], n_out=len(sizes), axis=axis, split=sizes)
 
     def act(self, kind: tuple, x: str) -> str:
         fn, alpha, beta = kind
@@ -115,7 +127,7 @@ def _dtype(graph: onnx.GraphProto, name: str) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onnx.NodeProto]:
+def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int, opset: int) -> list[onnx.NodeProto]:
     op = node.op_type
     where = node.name or f"#{index} ({node.output[0] if node.output else '?'})"
     a = _attrs(node)
@@ -135,7 +147,7 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
     H = int(a["hidden_size"]) if "hidden_size" in a else (_shape(graph, ins[2]) or [0, 0, 0])[2]
     G = GATES[op]
     clip = a.get("clip")
-    b = _Builder(graph, f"{node.name or node.output[0]}/{op.lower()}{index}", _dtype(graph, ins[0]))
+    b = _Builder(graph, f"{node.name or node.output[0]}/{op.lower()}{index}", _dtype(graph, ins[0]), opset)
     acts = _activations(node, a, len(dirs), where)
 
     x = ins[0]
@@ -145,7 +157,7 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
     seq = ins[4]
     mask_t = None
     if seq:  # step t runs for batch rows with t < sequence_lens[row]
-        lens = b.op("Unsqueeze", [seq, b.const([1], "axes", np.int64)])
+        lens = b.unsqueeze(seq, 1)
         mask_t = lambda t: b.op("Less", [b.const(t, "t", np.int32), b.op("Cast", [lens], to=onnx.TensorProto.INT32)])  # noqa: E731
     zeros = b.const(np.zeros((B, H)), "zeros")
 
@@ -160,20 +172,19 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
         bias_r_h = None
         if ins[3]:
             bias = b.op("Gather", [ins[3], idx], axis=0)  # [2*G*H]
-            wb, rb = b.op("Split", [bias, b.const([G * H, G * H], "split", np.int64)], n_out=2, axis=0)
+            wb, rb = b.split(bias, [G * H, G * H], 0)
             if op == "GRU":  # Rb_h sits inside the reset product (linear_before_reset) or after it
-                rb_zr, bias_r_h = b.op("Split", [rb, b.const([2 * H, H], "split", np.int64)], n_out=2, axis=0)
+                rb_zr, bias_r_h = b.split(rb, [2 * H, H], 0)
                 rb = b.op("Concat", [rb_zr, b.const(np.zeros(H), "zeros")], axis=0)
             xw = b.op("Add", [xw, b.op("Add", [wb, rb])])
         xw = b.op("Reshape", [xw, b.const([T, B, G * H], "shape", np.int64)])  # [T, B, G*H]
         s_ax = 1 if layout == 1 else 0  # initial states: [num_dir, B, H], or [B, num_dir, H] with layout 1
         h = b.op("Gather", [ins[5], idx], axis=s_ax) if ins[5] else zeros
         c = b.op("Gather", [ins[6], idx], axis=s_ax) if op == "LSTM" and ins[6] else zeros
-        peep = b.op("Split", [b.op("Gather", [ins[7], idx], axis=0)], n_out=3, axis=0) \
-            if op == "LSTM" and ins[7] else None
+        peep = b.split(b.op("Gather", [ins[7], idx], axis=0), [H] * 3, 0) if op == "LSTM" and ins[7] else None
         lbr = int(a.get("linear_before_reset", 0))
         if op == "GRU":
-            r_zr, r_h = b.op("Split", [r, b.const([2 * H, H], "split", np.int64)], n_out=2, axis=0)
+            r_zr, r_h = b.split(r, [2 * H, H], 0)
             r_zr_t, r_h_t = b.op("Transpose", [r_zr], perm=[1, 0]), b.op("Transpose", [r_h], perm=[1, 0])
         r_t = b.op("Transpose", [r], perm=[1, 0])  # [H, G*H]
         steps = range(T) if which == "f" else range(T - 1, -1, -1)
@@ -186,7 +197,7 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
             xt = b.op("Gather", [xw, b.const(t, "t", np.int64)], axis=0)  # [B, G*H]
             if op == "LSTM":
                 gates = b.op("Add", [xt, b.op("MatMul", [h, r_t])])
-                gi, go, gf, gc = b.op("Split", [gates], n_out=4, axis=1)
+                gi, go, gf, gc = b.split(gates, [H] * 4, 1)
                 if peep:
                     gi = b.op("Add", [gi, b.op("Mul", [peep[0], c])])
                     gf = b.op("Add", [gf, b.op("Mul", [peep[2], c])])
@@ -197,14 +208,14 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
                     go = b.op("Add", [go, b.op("Mul", [peep[1], c_new])])
                 h_new = b.op("Mul", [b.act(f_acts[0], clipped(go)), b.act(f_acts[2], c_new)])
             elif op == "GRU":
-                xz, xr, xh = b.op("Split", [xt], n_out=3, axis=1)
+                xz, xr, xh = b.split(xt, [H] * 3, 1)
                 if lbr:
                     hr = b.op("MatMul", [h, r_t])
-                    hz, hrr, hh = b.op("Split", [hr], n_out=3, axis=1)
+                    hz, hrr, hh = b.split(hr, [H] * 3, 1)
                     if bias_r_h:
                         hh = b.op("Add", [hh, bias_r_h])
                 else:
-                    hz, hrr = b.op("Split", [b.op("MatMul", [h, r_zr_t])], n_out=2, axis=1)
+                    hz, hrr = b.split(b.op("MatMul", [h, r_zr_t]), [H] * 2, 1)
                 z = b.act(f_acts[0], clipped(b.op("Add", [xz, hz])))
                 rr = b.act(f_acts[0], clipped(b.op("Add", [xr, hrr])))
                 if lbr:
@@ -229,19 +240,17 @@ def _lower(graph: onnx.GraphProto, node: onnx.NodeProto, index: int) -> list[onn
             h = h_new
             c = c_new if c_new is not None else c
             outs[t] = y
-        ys.append(b.op("Concat", [b.op("Unsqueeze", [outs[t], b.const([0], "axes", np.int64)]) for t in range(T)],
-                       axis=0))  # [T, B, H]
+        ys.append(b.op("Concat", [b.unsqueeze(outs[t], 0) for t in range(T)], axis=0))  # [T, B, H]
         yhs.append(h)
         ycs.append(c)
 
     out = list(node.output) + [""] * (3 - len(node.output))
-    ax = b.const([0], "axes", np.int64)
     if out[0]:  # Y: [T, num_dir, B, H], or [B, T, num_dir, H] with layout 1
-        y = b.op("Concat", [b.op("Unsqueeze", [v, b.const([1], "axes", np.int64)]) for v in ys], axis=1)
+        y = b.op("Concat", [b.unsqueeze(v, 1) for v in ys], axis=1)
         b.op("Transpose", [y], out=[out[0]], perm=[2, 0, 1, 3]) if layout == 1 else b.op("Identity", [y], out=[out[0]])
     for name, finals in ((out[1], yhs), (out[2], ycs)):
         if name and (finals is yhs or op == "LSTM"):
-            s = b.op("Concat", [b.op("Unsqueeze", [v, ax]) for v in finals], axis=0)  # [num_dir, B, H]
+            s = b.op("Concat", [b.unsqueeze(v, 0) for v in finals], axis=0)  # [num_dir, B, H]
             b.op("Transpose", [s], out=[name], perm=[1, 0, 2]) if layout == 1 else b.op("Identity", [s], out=[name])
     return b.nodes
 
@@ -252,10 +261,11 @@ def lower_recurrent(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mode
         return model, {"lowered": 0}
     model = fresh_shapes(copy_model(model))
     g = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     nodes, lowered = [], 0
     for i, node in enumerate(list(g.node)):
         if node.op_type in GATES and node.domain in ("", "ai.onnx"):
-            nodes.extend(_lower(g, node, i))
+            nodes.extend(_lower(g, node, i, opset))
             lowered += 1
         else:
             nodes.append(node)
