@@ -162,7 +162,9 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
     for name in targets:
         if verbose:
             print(f"[edgec bench] compiling for {name} ...", flush=True, file=__import__("sys").stderr)
-        art = edgec.compile(model, target=name, out=base / Path(str(name)).stem, force=True)
+        # An RPC server runs TVM modules: over RPC the artifact is a VM one whatever the default runtime.
+        art = edgec.compile(model, target=name, out=base / Path(str(name)).stem, force=True,
+                            **({"runtime": "vm"} if rpc or tracker else {}))
         feeds = default_inputs(art)
         if expected is None:
             fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)

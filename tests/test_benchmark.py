@@ -61,7 +61,7 @@ def test_bench_native_and_emulated_with_plot_and_json(tmp_path):
 def test_bench_over_rpc_against_native_server(target, tmp_path):
     from edgec.runtime.emulate import bundle_for
 
-    art = edgec.compile(tiny_mlp(), target=target, out=tmp_path / "art")
+    art = edgec.compile(tiny_mlp(), target=target, out=tmp_path / "art", runtime="vm")  # bundle with the RPC server
     bundle = bundle_for(art)
     prefix = ("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu") if target == "rpi4" else ()
     server, port = _start_server(bundle, prefix)

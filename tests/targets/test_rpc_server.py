@@ -23,7 +23,7 @@ def bundle(tmp_path_factory):
     from edgec.bundle import package
 
     d = tmp_path_factory.mktemp("rpc")
-    art = edgec.compile(tiny_mlp(), out=d / "art")
+    art = edgec.compile(tiny_mlp(), out=d / "art", runtime="vm")  # a VM bundle: it carries edgec-rpc-server
     return package(art, d / "bundle", quiet=True).path
 
 

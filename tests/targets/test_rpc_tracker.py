@@ -73,7 +73,7 @@ def pool(tmp_path_factory):
     d = tmp_path_factory.mktemp("pool")
     bundles = {}
     for kind in ("host", "rpi4"):
-        art = edgec.compile(tiny_mlp(), target=kind, out=d / f"art-{kind}")
+        art = edgec.compile(tiny_mlp(), target=kind, out=d / f"art-{kind}", runtime="vm")  # VM bundles carry the server
         bundles[kind] = package(art, d / f"bundle-{kind}", quiet=True).path
     port = _free_port()
     tracker = f"127.0.0.1:{port}"
