@@ -52,7 +52,8 @@ def pool(tracker: str, key: str, most: int) -> list:
         socket.create_connection(where, timeout=10).close()  # TVM's client retries a refused address for 60 s
         info = tvm_rpc.connect_tracker(*where).summary()
     except Exception as e:  # noqa: BLE001 - see connect()
-        raise EdgecError(f"cannot reach the RPC tracker at {tracker}: {_last_line(e)}", hint=HINT) from None
+        raise EdgecError(f"cannot reach the RPC tracker at {tracker}: {_last_line(e)}",
+                         hint="start one: python -m tvm.exec.rpc_tracker --host 127.0.0.1 --port PORT") from None
     queues = info.get("queue_info", {})
     if key not in queues and not _registered(info, key):
         raise EdgecError(f"the RPC tracker at {tracker} has no device of kind {key!r} "
