@@ -45,18 +45,27 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') return usage("the first argument is the model library");
   for (i = 2; i < argc; i++) {
     const char* a = argv[i];
-    if (i + 1 >= argc) return usage("an option lacks its value");
+    char why[300];
+    if (strcmp(a, "--input") && strcmp(a, "--output-dir") && strcmp(a, "--repeat") && strcmp(a, "--threads")) {
+      snprintf(why, sizeof why, "unknown option %.200s", a);
+      return usage(why);
+    }
+    if (i + 1 >= argc) { snprintf(why, sizeof why, "%s needs a value", a); return usage(why); }
     if (!strcmp(a, "--input")) {
       if (n_in >= MAX_INPUTS) return usage("too many inputs");
       inputs[n_in++] = argv[++i];
     } else if (!strcmp(a, "--output-dir")) out_dir = argv[++i];
     else if (!strcmp(a, "--repeat")) { if (!parse_int(argv[++i], 0, MAX_REPEAT, &repeat)) return usage("--repeat must be an integer from 0 to 1000000"); }
-    else if (!strcmp(a, "--threads")) { if (!parse_int(argv[++i], 1, 64, &threads)) return usage("--threads must be an integer from 1 to 64"); }
-    else return usage("unknown option");
+    else { if (!parse_int(argv[++i], 1, 64, &threads)) return usage("--threads must be an integer from 1 to 64"); }
   }
   if (out_dir) {
     struct stat st;
-    if (stat(out_dir, &st) || !S_ISDIR(st.st_mode)) return usage("--output-dir does not exist or is not a directory");
+    char why[300];
+    if (stat(out_dir, &st) || !S_ISDIR(st.st_mode)) {
+      snprintf(why, sizeof why, "--output-dir %.200s %s", out_dir,
+               stat(out_dir, &st) ? "does not exist (mkdir -p it)" : "is not a directory");
+      return usage(why);
+    }
   }
   m = edgec_load_threads(argv[1], (int)threads, err, sizeof err);
   if (!m) { fprintf(stderr, "error: %s\n", err); return 6; }
@@ -69,7 +78,7 @@ int main(int argc, char** argv) {
     edgec_npy a;
     if (edgec_npy_load(inputs[i], &a, err, sizeof err) ||
         edgec_set_input(m, i, a.data, a.shape, a.ndim, a.dtype, err, sizeof err)) {
-      fprintf(stderr, "error: %s: %s\n", inputs[i], err);
+      fprintf(stderr, "error: %s\n", err);
       rc = 5;
     }
     free(a.data);

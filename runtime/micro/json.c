@@ -18,8 +18,11 @@ static const char* skip_string(const char* p, const char* end) {
   return NULL;
 }
 
+int edgec_json_too_deep;
+
 const char* edgec_json_skip(const char* p, const char* end, int depth) {
   p = ws(p, end);
+  if (depth > 64) edgec_json_too_deep = 1;
   if (p >= end || depth > 64) return NULL;
   if (*p == '"') return skip_string(p, end);
   if (*p == '{' || *p == '[') {

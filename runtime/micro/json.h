@@ -6,7 +6,8 @@
 
 typedef struct { const char* p; const char* end; } edgec_json;
 
-/* Skip one value (validating it); nesting deeper than 64 is refused. */
+/* Skip one value (validating it); nesting deeper than 64 is refused and sets edgec_json_too_deep. */
+extern int edgec_json_too_deep;
 const char* edgec_json_skip(const char* p, const char* end, int depth);
 /* In the object at p, the value of key (NULL when absent or malformed). */
 const char* edgec_json_get(const char* obj, const char* end, const char* key);

@@ -57,7 +57,7 @@ static int check_manifest_hash(char* text, size_t n, char* err, size_t len) {
   edgec_sha256_hex(&s, actual);
   memcpy(at, given, 64);
   if (memcmp(given, actual, 64) != 0) {
-    edgec_err(err, len, "manifest.json does not match its manifest_sha256: the artifact was modified");
+    edgec_err(err, len, "manifest.json was modified: its content does not match its manifest_sha256");
     return -1;
   }
   return 0;
@@ -67,10 +67,19 @@ static int check_fields(const char* text, size_t n, const char* libname, char wa
   const char* end = text + n;
   const char *files, *opts, *v;
   char buf[256];
-  if (!edgec_json_skip(text, end, 0)) { edgec_err(err, len, "manifest.json is not valid JSON"); return -1; }
+  edgec_json_too_deep = 0;
+  if (!edgec_json_skip(text, end, 0)) {
+    edgec_err(err, len, edgec_json_too_deep ? "manifest.json is nested deeper than 64 levels" : "manifest.json is not valid JSON");
+    return -1;
+  }
   v = edgec_json_get(text, end, "library");
-  if (!v || edgec_json_string(v, end, buf, sizeof buf) || strcmp(buf, libname)) {
-    edgec_err(err, len, "manifest.json names another library than %s", libname);
+  if (!v || edgec_json_string(v, end, buf, sizeof buf)) { edgec_err(err, len, "manifest.json names no library"); return -1; }
+  if (strchr(buf, '/') || strchr(buf, '\\') || !strcmp(buf, "..") || !strcmp(buf, ".")) {
+    edgec_err(err, len, "library '%s' points outside the artifact folder", buf);
+    return -1;
+  }
+  if (strcmp(buf, libname)) {
+    edgec_err(err, len, "manifest.json names library '%s', not %s", buf, libname);
     return -1;
   }
   files = edgec_json_get(text, end, "files");
@@ -87,6 +96,65 @@ static int check_fields(const char* text, size_t n, const char* libname, char wa
     return -1;
   }
   return edgec_check_requires(text, n, err, len);
+}
+
+static const char* const KNOWN_DTYPES[] = {"float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                                           "uint8", "uint16", "uint32", "uint64", "bool"};
+
+static void shape_text(char* out, size_t n, const char* dtype, const int64_t* shape, int ndim) {
+  int k;
+  snprintf(out, n, "%s[", dtype);
+  for (k = 0; k < ndim; k++) snprintf(out + strlen(out), n - strlen(out), "%s%lld", k ? ", " : "", (long long)shape[k]);
+  snprintf(out + strlen(out), n - strlen(out), "]");
+}
+
+/* The manifest's inputs or outputs against the plan's: names, shapes, dtypes (as Python holds them). */
+static int check_signature(const char* text, const char* end, const char* key, const edgec_plan* plan, char* err,
+                           size_t len) {
+  int outputs = !strcmp(key, "outputs"), count = outputs ? plan->num_outputs : plan->num_inputs, i = 0, k;
+  const char* p = edgec_json_get(text, end, key);
+  if (!p || *p != '[') { edgec_err(err, len, "manifest.json has no %s list", key); return -1; }
+  for (p++;; i++) {
+    const char *item, *v, *q;
+    char name[256], dtype[32], want[300], have[300];
+    int64_t shape[16];
+    int ndim = 0, known = 0, t;
+    while (*p == ' ' || *p == '\n' || *p == ',') p++;
+    if (*p == ']') break;
+    item = p;
+    p = edgec_json_skip(p, end, 1);
+    if (!p) { edgec_err(err, len, "manifest.json: bad %s", key); return -1; }
+    if (i >= count) break;
+    v = edgec_json_get(item, end, "name");
+    if (!v || edgec_json_string(v, end, name, sizeof name)) name[0] = 0;
+    v = edgec_json_get(item, end, "dtype");
+    if (!v || edgec_json_string(v, end, dtype, sizeof dtype)) dtype[0] = 0;
+    for (k = 0; k < (int)(sizeof KNOWN_DTYPES / sizeof KNOWN_DTYPES[0]); k++) known |= !strcmp(dtype, KNOWN_DTYPES[k]);
+    if (!known) { edgec_err(err, len, "%s '%s': dtype is not a known dtype", key, name); return -1; }
+    v = edgec_json_get(item, end, "shape");
+    if (!v || *v != '[') { edgec_err(err, len, "%s '%s' has no shape", key, name); return -1; }
+    for (q = v + 1; *q != ']' && ndim < 16;) {
+      char* e;
+      while (*q == ' ' || *q == '\n' || *q == ',') q++;
+      if (*q == ']') break;
+      shape[ndim++] = strtoll(q, &e, 10);
+      if (e == q) { edgec_err(err, len, "%s '%s' has a bad shape", key, name); return -1; }
+      q = e;
+    }
+    t = outputs ? plan->outputs[i] : plan->inputs[i];
+    shape_text(have, sizeof have, edgec_dtype_name(plan->tensors[t].dtype_code, plan->tensors[t].dtype_bits),
+               plan->tensors[t].shape, plan->tensors[t].ndim);
+    shape_text(want, sizeof want, dtype, shape, ndim);
+    if (strcmp(have, want)) {
+      edgec_err(err, len, "%s '%s' is %s, the manifest promises %s", outputs ? "output" : "input", name, have, want);
+      return -1;
+    }
+  }
+  if (i != count) {
+    edgec_err(err, len, "the library has %d %s, the manifest promises %d", count, key, i);
+    return -1;
+  }
+  return 0;
 }
 
 /* dlopen() matches an already loaded library by its path string first: "/proc/self/fd/5" names
@@ -125,15 +193,20 @@ const edgec_plan* edgec_open_library(const char* path, void** handle, char* err,
   *handle = NULL;
   if (strlen(path) + 16 > sizeof manifest) { edgec_err(err, len, "path too long"); return NULL; }
   snprintf(manifest, sizeof manifest, "%.*smanifest.json", slash ? (int)(slash - path + 1) : 0, path);
+  if (lstat(manifest, &st) != 0) { edgec_err(err, len, "manifest.json not found next to %s", libname); return NULL; }
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    edgec_err(err, len, "%s is a symlink: an artifact's files must be its own", libname);
+    return NULL;
+  }
   text = read_small(manifest, MANIFEST_LIMIT, &n, err, len);
   if (!text) return NULL;
   rc = check_manifest_hash(text, n, err, len);
   if (!rc) rc = check_fields(text, n, libname, want, err, len);
-  free(text);
-  if (rc) return NULL;
-  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (rc) { free(text); return NULL; }
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || (unsigned long long)st.st_size > LIBRARY_LIMIT) {
     if (fd >= 0) close(fd);
+    free(text);
     edgec_err(err, len, "%s is not a readable regular file", path);
     return NULL;
   }
@@ -142,21 +215,25 @@ const edgec_plan* edgec_open_library(const char* path, void** handle, char* err,
   edgec_sha256_hex(&s, got);
   if (r < 0 || strcmp(got, want) != 0) {
     close(fd);
-    edgec_err(err, len, "%s does not match the sha256 in manifest.json: the artifact was modified", libname);
+    free(text);
+    edgec_err(err, len, "%s: sha256 does not match manifest.json: the artifact was modified", libname);
     return NULL;
   }
   snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
   *handle = open_checked(access(fdpath, R_OK) == 0 ? fdpath : path, got);
   close(fd);
-  if (!*handle) { edgec_err(err, len, "cannot load %s: %s", path, dlerror()); return NULL; }
+  if (!*handle) { free(text); edgec_err(err, len, "cannot load %s: %s", path, dlerror()); return NULL; }
   *(void**)(&get_plan) = dlsym(*handle, "edgec_model_plan");
   plan = get_plan ? get_plan() : NULL;
   if (!plan || plan->abi != EDGEC_PLAN_ABI) {
-    dlclose(*handle);
-    *handle = NULL;
     edgec_err(err, len, "%s is not a micro model library of plan ABI %d (recompile it)", libname, EDGEC_PLAN_ABI);
-    return NULL;
+    plan = NULL;
+  } else if (check_signature(text, text + n, "inputs", plan, err, len) ||
+             check_signature(text, text + n, "outputs", plan, err, len)) {
+    plan = NULL;
   }
+  free(text);
+  if (!plan) { dlclose(*handle); *handle = NULL; }
   return plan;
 }
 

@@ -160,23 +160,36 @@ int edgec_output_info(const edgec_model* m, int i, const char** name, const int6
   return info(m, m->plan->outputs[i], dtype, shape, ndim);
 }
 
+static void describe(char* out, size_t n, const char* dtype, const int64_t* shape, int ndim) {
+  int k;
+  size_t used;
+  snprintf(out, n, "%s[", dtype ? dtype : "?");
+  for (k = 0; k < ndim && k < 16; k++) {
+    used = strlen(out);
+    snprintf(out + used, n - used, "%s%lld", k ? ", " : "", (long long)shape[k]);
+  }
+  used = strlen(out);
+  snprintf(out + used, n - used, "]");
+}
+
 int edgec_set_input(edgec_model* m, int i, const void* data, const int64_t* shape, int ndim, const char* dtype,
                     char* err, size_t len) {
   const edgec_tensor_desc* d;
-  int k;
+  char got[160], want[160];
+  int k, ok;
   if (i < 0 || i >= m->plan->num_inputs) { edgec_err(err, len, "input index %d out of range", i); return -1; }
   d = &m->plan->tensors[m->plan->inputs[i]];
-  if (ndim != d->ndim) goto bad;
-  for (k = 0; k < ndim; k++)
-    if (shape[k] != d->shape[k]) goto bad;
-  if (!dtype || strcmp(dtype, edgec_dtype_name(d->dtype_code, d->dtype_bits)) != 0) goto bad;
+  ok = ndim == d->ndim && dtype && !strcmp(dtype, edgec_dtype_name(d->dtype_code, d->dtype_bits));
+  for (k = 0; ok && k < ndim; k++) ok = shape[k] == d->shape[k];
+  if (!ok) {
+    describe(got, sizeof got, dtype, shape, ndim);
+    describe(want, sizeof want, edgec_dtype_name(d->dtype_code, d->dtype_bits), d->shape, d->ndim);
+    edgec_err(err, len, "input %d (%s) is %s, the model expects %s", i, m->plan->input_names[i], got, want);
+    return -1;
+  }
   memcpy(m->staging + m->staging_off[i], data, (size_t)d->nbytes);
   m->input_data[i] = m->staging + m->staging_off[i];
   return 0;
-bad:
-  edgec_err(err, len, "input %d (%s) has the wrong shape or dtype: the model expects %s with %d dims", i,
-            m->plan->input_names[i], edgec_dtype_name(d->dtype_code, d->dtype_bits), d->ndim);
-  return -1;
 }
 
 int edgec_bind_input(edgec_model* m, int i, const void* data, char* err, size_t len) {

@@ -14,12 +14,13 @@ from edgec.models.tiny import tiny_mlp
 from edgec.runtime.manifest import seal
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
+@pytest.fixture(scope="module", params=["vm", "micro"])
+def bundle(tmp_path_factory, request):
+    """Both runners: the C++ one over TVM's runtime and the micro runtime's C one (issue 15)."""
     from edgec.bundle import package
 
     d = tmp_path_factory.mktemp("native")
-    art = edgec.compile(tiny_mlp(), out=d / "art")
+    art = edgec.compile(tiny_mlp(), out=d / "art", runtime=request.param)
     b = package(art, d / "bundle", quiet=True)
     return b.path
 
