@@ -1,7 +1,8 @@
 """Convs that stay float in an int8 model but keep int8 weights in the library.
 
 Depthwise convs have no reduction over channels for an integer dot product, and are memory-bound
-anyway; they run on edgec's float NHWC kernel (compiler/kernels/conv2d.py: channels in the vector
+anyway; they, and dense convs no int8 kernel took (vetoed by the speed guard, tiny reductions),
+run on edgec's float NHWC kernel (compiler/kernels/conv2d.py: channels in the vector
 lanes, register tile). Their packed weights are stored as int8 and converted to float32 at run
 time, once per inference, by a small kernel of their own (a few thousand values per layer):
 converting inside the conv's tap loop instead cost 10-15% per depthwise conv (PP-OCR rec). TVM
@@ -25,20 +26,21 @@ def _as_float(w: te.Tensor) -> te.Tensor:
     return te.compute(w.shape, lambda *i: w(*i).astype("float32"), name="edgec_int8_weights")
 
 
-def depthwise_int8_weights(bb: relax.BlockBuilder, x_nchw: relax.Expr, wq: np.ndarray, scale: np.ndarray,
-                           attrs, float_lanes: int) -> relax.Expr | None:
+def float_conv_int8_weights(bb: relax.BlockBuilder, x_nchw: relax.Expr, wq: np.ndarray, scale: np.ndarray,
+                            attrs, float_lanes: int) -> relax.Expr | None:
     """NCHW in and out (the graph's layout; layout.py cancels the transposes), NHWC inside.
-    None unless a depthwise conv (groups == C == O) with static shapes."""
+    None unless a depthwise (groups == C == O) or dense (groups == 1) float32 conv."""
     n, c, h, w = (int(d) for d in x_nchw.ty.shape)
     o, i, kh, kw = wq.shape
-    if not (int(attrs.groups) == c == o and i == 1):
+    depthwise = int(attrs.groups) == c == o and i == 1
+    if not (depthwise or int(attrs.groups) == 1) or str(x_nchw.ty.dtype) != "float32":
         return None
     pad = [int(p) for p in attrs.padding]
     pad = pad * 2 if len(pad) == 2 else pad
     geo = ConvGeometry(n, h, w, c, o, kh, kw, tuple(int(s) for s in attrs.strides),
-                       tuple(int(d) for d in attrs.dilation), tuple(pad), True)
-    tile = choose_tile(geo.out_w, geo.o, geo.reduction, cpu_vector(float_lanes), True, rows=n * geo.out_h)
-    packed = pack_weights(wq.transpose(0, 2, 3, 1), geo, tile)  # OHWI int8 -> [C'/V][KH][KW][V] int8
+                       tuple(int(d) for d in attrs.dilation), tuple(pad), depthwise)
+    tile = choose_tile(geo.out_w, geo.o, geo.reduction, cpu_vector(float_lanes), depthwise, rows=n * geo.out_h)
+    packed = pack_weights(wq.transpose(0, 2, 3, 1), geo, tile)  # OHWI int8 -> [C'/V][KH][KW]([I])[V] int8
     x = bb.emit(relax.op.permute_dims(x_nchw, TO_NHWC))
     wf = bb.emit(bb.call_te(lambda wp, _x: _as_float(wp), relax.const(packed), x,
                             primfunc_name_hint="edgec_int8_weights"))

@@ -21,7 +21,7 @@ from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, Var, expr_functor
 
 from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
-from edgec.compiler.int8.float_layers import depthwise_int8_weights
+from edgec.compiler.int8.float_layers import float_conv_int8_weights
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.qdq import KEEP_BEFORE, drop_float_qdq, droppable
 from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights, weights_fit
@@ -211,11 +211,13 @@ class _Rewriter(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats, plans: dict, var2val: dict) -> None:
         super().__init__(mod)
         self.isa, self.stats, self.plans, self.var2val = isa, stats, plans, var2val  # plans: final call -> _Plan
+        self.planned = {var2val[p.start] for p in plans.values()}  # convs an int8 kernel replaces
 
     def _grouped(self, call: Call) -> Expr | None:
+        """A float conv (depthwise, grouped, or a dense one no int8 kernel took) with int8 weights."""
         a = call.attrs
-        if int(a.groups) == 1 or str(a.data_layout) != "NCHW" or str(a.kernel_layout) != "OIHW" \
-                or str(a.out_layout) != "NCHW":
+        if (int(a.groups) == 1 and self.isa is None) or str(a.data_layout) != "NCHW" \
+                or str(a.kernel_layout) != "OIHW" or str(a.out_layout) != "NCHW":
             return None
         wts = _weights(call.args[1], self.var2val, out_axis=0)
         if wts is None:
@@ -223,11 +225,14 @@ class _Rewriter(PyExprMutator):
         wq, sw = wts
         scale = np.broadcast_to(sw.astype(np.float32), (wq.shape[0],)).copy()
         self.stats.weight_bytes += wq.nbytes + scale.nbytes
-        if self.isa is not None:  # a SIMD target: edgec's NHWC depthwise kernel (float_layers.py)
+        if self.isa is not None:  # a SIMD target: edgec's NHWC float kernel (float_layers.py)
             x = self.visit_expr(call.args[0])
-            y = depthwise_int8_weights(self.builder_, x, wq, scale, a, self.isa.float_lanes)
+            y = float_conv_int8_weights(self.builder_, x, wq, scale, a, self.isa.float_lanes)
             if y is not None:
                 return y
+            if int(a.groups) == 1:
+                self.stats.weight_bytes -= wq.nbytes + scale.nbytes
+                return None
         return self.builder_.call_te(_grouped_conv_int8_weights, self.visit_expr(call.args[0]), relax.const(wq),
                                      relax.const(scale), [int(v) for v in a.strides], [int(v) for v in a.padding],
                                      [int(v) for v in a.dilation], int(a.groups), primfunc_name_hint="conv2d_int8w")
@@ -238,7 +243,7 @@ class _Rewriter(PyExprMutator):
     def visit_call_(self, call: Call) -> Expr:
         plan = self.plans.get(call)
         if plan is None:
-            if call.op == tvm.ir.Op.get("relax.nn.conv2d"):
+            if call.op == tvm.ir.Op.get("relax.nn.conv2d") and call not in self.planned:
                 grouped = self._grouped(call)
                 if grouped is not None:
                     return grouped

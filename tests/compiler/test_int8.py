@@ -260,3 +260,20 @@ def test_qoperator_model_imports_and_runs_int8(tmp_path):
         assert art.manifest.compile_options["int8"]["int8_layers"] == 4
     res = edgec.verify(art, qop)
     assert res.passed and res.rel_l2_error < 0.05, res
+
+
+def test_layers_the_speed_guard_vetoes_keep_int8_weights():
+    """A conv left in float (here: every layer vetoed) runs on the float kernel with int8 weights
+    converted once per run, so the size win holds where int8 compute does not pay."""
+    from edgec.compiler.driver import CompileOptions, import_model
+    from edgec.compiler.source import resolve_model
+    from edgec.compiler.weights import weight_bytes
+
+    _, q, _ = _qdq_cnn()
+    mod, *_ = import_model(resolve_model(q), CompileOptions())
+    st = Int8Stats()
+    lowered = lower_int8(mod, PMADDWD, st, keep=lambda i, plan: False)
+    script = lowered["main"].script(show_meta=False)
+    assert st.int8_layers == 0 and st.float_layers["slower than float here (measured)"] == 4
+    assert "R.nn.conv2d(" not in script and script.count("edgec_int8_weights") == 4  # 3 convs + depthwise
+    assert weight_bytes(lowered) < 0.5 * weight_bytes(import_model(resolve_model(_qdq_cnn()[0]), CompileOptions())[0])
