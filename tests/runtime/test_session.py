@@ -75,3 +75,25 @@ def test_one_session_shared_by_eight_threads(mlp_by_runtime):
         t.join()
     assert not errors, errors[:3]
     assert not bad and runs == [1000] * 8, (len(bad), runs)
+
+
+def test_identity_output_is_not_the_reused_staging_buffer(tmp_path):
+    """A misaligned input is copied into a staging buffer the Session reuses; a model that returns
+    its input (an Identity) must not hand that buffer out, or the next run would overwrite the
+    previous result."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    sess = edgec.load(edgec.compile(m, out=tmp_path / "a", runtime="vm").path, threads=1)
+    raw = np.empty(4 * 8 * 4 + 64 + 4, np.uint8)
+    off = (-raw.ctypes.data % 64) + 4
+    x = raw[off:off + 128].view(np.float32).reshape(4, 8)
+    x[...] = 1
+    first = sess.run({"x": x})["y"]
+    x[...] = 2
+    second = sess.run({"x": x})["y"]
+    assert (first == 1).all() and (second == 2).all()
