@@ -13,6 +13,7 @@
 
 #ifndef EDGEC_NO_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #define EDGEC_TLS __thread
 #else
 #define EDGEC_TLS
@@ -80,6 +81,7 @@ typedef struct { edgec_pool* pool; int index; } worker_arg;
 
 struct edgec_pool {
   edgec_model* model;
+  pid_t pid; /* a forked child has none of the workers: it runs every task itself */
   int n;
   pthread_t th[EDGEC_MAX_THREADS];
   int started;
@@ -117,7 +119,7 @@ static int parallel_launch(edgec_parallel_lambda f, void* cdata, int num_task) {
   edgec_model* m = cur_model;
   edgec_pool* pool = m ? m->pool : NULL;
   int rc, i;
-  if (!pool || pool->n <= 1 || cur_thread != 0) { /* one thread (or nested): every task here */
+  if (!pool || pool->n <= 1 || cur_thread != 0 || pool->pid != getpid()) { /* one thread, nested or forked */
     edgec_parallel_env env;
     env.sync_handle = NULL;
     env.num_task = num_task > 0 ? num_task : 1;
@@ -150,6 +152,7 @@ int edgec_pool_start(edgec_model* m, int threads) {
   pool = (edgec_pool*)calloc(1, sizeof(edgec_pool));
   if (!pool) return -1;
   pool->model = m;
+  pool->pid = getpid();
   pool->n = threads;
   pthread_mutex_init(&pool->mu, NULL);
   pthread_cond_init(&pool->go, NULL);
@@ -171,6 +174,7 @@ void edgec_pool_stop(edgec_model* m) {
   edgec_pool* pool = m->pool;
   int i;
   if (!pool) return;
+  if (pool->pid != getpid()) { m->pool = NULL; return; } /* a forked child: the workers are the parent's */
   pthread_mutex_lock(&pool->mu);
   pool->stop = 1;
   pthread_cond_broadcast(&pool->go);

@@ -267,3 +267,18 @@ def test_runner_checks_the_cpu_before_loading(micro, tmp_path, requires, fragmen
     (folder / "manifest.json").write_text(seal(d))
     proc = _runner(folder)
     assert proc.returncode == 6 and fragment in proc.stderr, proc.stderr
+
+
+def test_a_forked_child_runs_without_the_parents_workers(micro):
+    _, art, _ = micro["cnn"]
+    child = ("import os, sys, numpy as np, edgec\n"
+             "s = edgec.load(sys.argv[1], threads=2)\n"
+             "x = {'x': np.ones((1, 3, 32, 32), np.float32)}\n"
+             "want = s.run(x)['probs']\n"
+             "pid = os.fork()\n"
+             "if pid == 0:\n"
+             "    os._exit(0 if np.array_equal(s.run(x)['probs'], want) else 3)\n"
+             "print(os.waitpid(pid, 0)[1])\n")
+    proc = subprocess.run([sys.executable, "-c", child, str(art.path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"
