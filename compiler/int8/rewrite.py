@@ -12,7 +12,7 @@ in their kernel), and tiny reductions are faster in float. guard.py is the measu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tvm
@@ -237,6 +237,12 @@ class _Rewriter(PyExprMutator):
                                      relax.const(scale), [int(v) for v in a.strides], [int(v) for v in a.padding],
                                      [int(v) for v in a.dilation], int(a.groups), primfunc_name_hint="conv2d_int8w")
 
+    def _quantized_model_input(self, xq: Expr) -> bool:
+        """xq = quantize(a parameter of the function): the model's (NCHW) input."""
+        q = self.var2val.get(xq)
+        return isinstance(q, Call) and isinstance(q.op, tvm.ir.Op) and q.op.name == "relax.quantize" \
+            and isinstance(q.args[0], Var) and q.args[0] not in self.var2val
+
     def _is_conv(self, plan: "_Plan") -> bool:
         return self.var2val[plan.start].op == tvm.ir.Op.get("relax.nn.conv2d")
 
@@ -255,8 +261,11 @@ class _Rewriter(PyExprMutator):
         conv = self._is_conv(plan)
         x_shape = tuple(int(d) for d in m.xq.ty.shape)
         out_shape = m.out_shape
+        nchw_in = conv and self._quantized_model_input(m.xq)
+        if nchw_in:  # the kernel's pack reads the model's NCHW input: no transpose pass over it
+            spec = replace(spec, in_layout="NCHW")
         if conv:  # NCHW graph, NHWC kernel: transposes the layout pass cancels between layers
-            x_shape, out_shape = _nhwc(x_shape), _nhwc(m.out_shape)
+            x_shape, out_shape = (x_shape if nchw_in else _nhwc(x_shape)), _nhwc(m.out_shape)
         func = conv_int8_func(spec, isa, epilogue=build, ep_rows=len(ep.channel_consts), out_dtype=out_dtype,
                               x_shape=x_shape, out_param_shape=out_shape)
         gvar = bb.add_func(func.without_attr("global_symbol"), f"int8_conv{self.stats.int8_layers}")
@@ -264,7 +273,7 @@ class _Rewriter(PyExprMutator):
         packed = pack_weights(m.w_q, isa)
         consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
         xq = self.visit_expr(m.xq)
-        if conv:
+        if conv and not nchw_in:
             xq = bb.emit(relax.op.permute_dims(xq, [0, 2, 3, 1]))
         y = bb.emit(relax.call_tir(gvar, [xq] + [relax.const(a) for a in (packed, scale, corr, consts)],
                                    out_ty=relax.TensorType(out_shape, out_dtype)))

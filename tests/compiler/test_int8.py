@@ -230,9 +230,10 @@ def test_fake_quant_is_dropped_except_where_an_int8_kernel_or_a_float_conv_reads
     # (float_layers.py), and the graph between the int8 kernels is channels-last (layout.py)
     script = lowered["main"].script(show_meta=False)
     assert script.count("edgec_int8_weights") == 1
-    # the only transpose of a whole feature map is the model input's, in int8 (others: C-vectors)
+    # no transpose of a whole feature map (others: C-vectors): the first int8 kernel reads the
+    # model's NCHW input in its pack
     maps = [ln for ln in script.splitlines() if "R.permute_dims(" in ln and "12, 12" in ln]
-    assert len(maps) == 1 and '"int8"' in maps[0], maps
+    assert not maps, maps
 
 
 def test_qoperator_model_imports_and_runs_int8(tmp_path):
