@@ -54,16 +54,21 @@ SHAPE_PARAMS: dict[str, tuple[int, ...]] = {
 
 
 def shape_param_inputs(model: onnx.ModelProto) -> list[str]:
-    """Graph inputs that feed an op's shape parameters (SHAPE_PARAMS)."""
-    fed = {vi.name for vi in feed_inputs(model)}
-    names: list[str] = []
-    for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx"):
+    """Graph inputs whose values reach an op's shape parameters (SHAPE_PARAMS), directly or through
+    other nodes (a window size cast and fed to Range); Shape/Size read only their input's shape."""
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+    reach: set[str] = set()
+    todo = [n.input[i] for n in model.graph.node if n.domain in ("", "ai.onnx")
+            for i in SHAPE_PARAMS.get(n.op_type, ()) if i < len(n.input) and n.input[i]]
+    while todo:
+        name = todo.pop()
+        if name in reach:
             continue
-        for i in SHAPE_PARAMS.get(node.op_type, ()):
-            if i < len(node.input) and node.input[i] in fed and node.input[i] not in names:
-                names.append(node.input[i])
-    return names
+        reach.add(name)
+        node = producer.get(name)
+        if node is not None and node.op_type not in ("Shape", "Size"):
+            todo.extend(i for i in node.input if i)
+    return [vi.name for vi in feed_inputs(model) if vi.name in reach]
 
 
 def feed_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

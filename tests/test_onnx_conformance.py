@@ -30,6 +30,7 @@ PASSING = [
     "test_reduce_sum_square_do_not_keepdims_random", "test_cumsum_1d", "test_reshape_negative_dim",
     "test_cosh",  # Exp arithmetic (vectorized tirx.cosh did not build)
     "test_loop11", "test_simple_rnn_defaults",  # unrolled Loop; recurrent cells
+    "test_shape_example", "test_hannwindow_expanded",  # outputs known at compile time (the size pinned)
     pytest.param("test_lstm_defaults", marks=pytest.mark.slow), pytest.param("test_gru_defaults", marks=pytest.mark.slow),
     pytest.param("test_scan9_sum", marks=pytest.mark.slow),
 ]

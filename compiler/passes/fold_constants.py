@@ -1,6 +1,8 @@
 """Constant folding, including shape arithmetic: Shape/Size of static tensors become constants,
 and any node whose inputs are all constant is evaluated once (with onnx's reference evaluator)
 and replaced by an initializer; an If whose condition becomes constant is replaced by its branch.
+A graph output that folds is returned as the constant it is (Shape of a static input, a window
+of a pinned size).
 
 Why our own and not an ORT-optimized model: we need to fold on the graph we then keep editing
 (BN folding, pruning, quantization), report what changed, and not depend on which fusions a given
@@ -78,7 +80,6 @@ def _fold_once(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]
     opset = list(model.opset_import)
     values: dict[str, np.ndarray] = {t.name: _array(t) for t in g.initializer}
     shapes = _static_shapes(g)
-    graph_outputs = {o.name for o in g.output}
     keep, folded = [], 0
     for node in g.node:
         value = None
@@ -104,8 +105,7 @@ def _fold_once(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]
                 value = _evaluate(node, values, opset)
             except Exception:  # an op the reference evaluator lacks: leave it to the compiler
                 value = None
-        if value is None or any(np.asarray(v).size > _MAX_FOLDED_ELEMENTS for v in value) \
-                or any(o in graph_outputs for o in node.output):
+        if value is None or any(np.asarray(v).size > _MAX_FOLDED_ELEMENTS for v in value):
             keep.append(node)
             continue
         for name, v in zip(node.output, value):
