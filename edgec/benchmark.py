@@ -59,6 +59,19 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
     return {k: summarize(v, cpu[k]) for k, v in times.items()}
 
 
+def kernels_call(sess, feeds: dict) -> Callable[[], object]:
+    """A zero-argument call of ``sess``'s compiled main with its inputs already on the device, for
+    benchmarks of the kernels themselves (tools/shape_grid.py, op_grid.py); Session.run where the
+    session has no such entry (the micro runtime)."""
+    main = getattr(sess, "_main", None)
+    if main is None:
+        return lambda: sess.run(feeds)
+    import tvm
+
+    args = [tvm.runtime.tensor(feeds[t.name]) for t in sess.inputs]
+    return lambda: main(*args)
+
+
 # ---------------------------------------------------------------------------------------------
 # Latency per target: `edgec bench MODEL -t host -t rpi4 [--rpc HOST:PORT]`.
 
