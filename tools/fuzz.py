@@ -301,10 +301,11 @@ class Fuzzer:
             here, was = str(rec_path.parent), str(folder / "cases" / rec_path.parent.name)
             verdicts = []
             for c in rec["cases"]:
-                c = json.loads(json.dumps(c).replace(was, here))
+                # this edgec's base (artifacts, bundles, runners) instead of the one the case ran with
+                c = json.loads(json.dumps(c).replace(was, here).replace(str(folder / "base"), str(self.out / "base")))
                 res = (self._native(c, rec_path.parent) if isinstance(c, list) else self.rpc.run(c["plan"])
                        if c["kind"] == "rpc" else self.worker.run({"id": 0, **c}, 300))
-                verdicts.append(classify(res))
+                verdicts.append(classify(res, must_refuse=rec["verdict"] == "accepted-tampering"))
             bad = [v for v in verdicts if v in FAILURES]
             still += bool(bad)
             print(f"{rec_path.parent.name}: was {rec['verdict']}, now {bad[0] if bad else 'ok'}", flush=True)
