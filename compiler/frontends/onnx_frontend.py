@@ -58,6 +58,7 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
     bad.update(_float_only_ops(model))
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
+    _check_resize(model)
     for i, node in enumerate(model.graph.node):
         if node.op_type in _DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx"):
             err = UnsupportedOperatorError({node.op_type: node.name or f"#{i} ({node.output[0]})"}, "ONNX")
@@ -99,6 +100,32 @@ def _check_required_inputs(model: onnx.ModelProto) -> None:
 # Ops whose output shape depends on the data, which TVM's importer gives a static shape it then
 # fails to lower (an InternalError at build time): refused up front.
 _DATA_DEPENDENT_OPS = {"NonMaxSuppression": "the number of boxes kept"}
+
+def _check_resize(model: onnx.ModelProto) -> None:
+    """Resize forms TVM's lowering fails on with an internal error: refused here, by node."""
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input)}
+    for i, node in enumerate(model.graph.node):
+        if node.op_type != "Resize" or node.domain not in ("", "ai.onnx"):
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        ctm = attrs.get("coordinate_transformation_mode", b"half_pixel")
+        ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
+        mode = attrs.get("mode", b"nearest")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        why = None
+        if ctm == "half_pixel_symmetric":
+            why = "coordinate_transformation_mode half_pixel_symmetric (TVM has no such mode)"
+        elif ctm == "align_corners" and mode != "nearest" and 1 in shapes.get(node.output[0], [])[2:]:
+            why = "align_corners onto an output dimension of 1 (TVM's lowering divides by zero)"
+        if why:
+            name = node.name or f"#{i} ({node.output[0]})"
+            err = UnsupportedOperatorError({"Resize": name}, "ONNX")
+            err.message = f"node '{name}' (Resize) uses {why}"
+            err.hint = "export the Resize with another coordinate_transformation_mode, or open an issue"
+            err.args = (err.message,)
+            raise err
+
 
 # Ops ONNX defines for integers too but TVM's lowering takes in float only (an InternalError at
 # build time otherwise; found by tools/fuzz.py): op -> index of the input whose type decides.
