@@ -1,40 +1,27 @@
-"""compile(): model in, verified-shape artifact directory out. The CLI's `edgec compile` wraps this."""
+"""compile(SourceModel, CompileOptions, folder) -> Artifact: import, lower, build, write the manifest.
+
+Prune/quantize steps, zoo lookup and the output folder's staging and --force rules live a layer
+up (edgec/compiling.py); this module only turns one model and one set of options into code."""
 from __future__ import annotations
 
-import shutil
 import struct
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import tvm
 
-import edgec
-from edgec import outdir
 from edgec.compiler import passes
 from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
-from edgec.compiler.source import SourceModel, resolve_model
+from edgec.compiler.options import CompileOptions
+from edgec.compiler.source import SourceModel
 from edgec.compiler.weights import weight_bytes
 from edgec.compiler.tvm_target import cpu_requirements, resolve
 from edgec.errors import ModelFormatError, UnsupportedOperatorError, UserInputError
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.manifest import DTYPES, Manifest, TensorSpec, write_manifest
 from edgec.targets import Target, load_target
-
-
-@dataclass
-class CompileOptions:
-    """Everything that changes the compiled code; recorded in the manifest."""
-
-    target: str = "host"
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    input_values: dict[str, list] = field(default_factory=dict)  # pinned inputs (constants), as nested lists
-    pipeline: list[str] = field(default_factory=lambda: list(passes.DEFAULT_PIPELINE))
-    schedule: str = "default"  # "default": edgec kernels + schedules; "nchw": first-generation schedules; "none": stock TVM
-    runtime: str = "vm"  # "micro": edgec's own runtime (compiler/micro); "auto": micro where it applies, else "vm"
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -82,23 +69,6 @@ def _check_dims(specs: list[TensorSpec], what: str) -> None:
         if any(d > MAX_DIM for d in t.shape):
             raise UserInputError(f"{what} '{t.name}' has shape {list(t.shape)}: edgec supports dimensions up to "
                                  f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
-
-
-def _values_as_lists(values: dict | None) -> dict[str, list]:
-    """input_values as JSON-able nested lists (the manifest records them); numbers or arrays in."""
-    import numpy as np
-
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise UserInputError(f"input_values must be a dict {{name: value}}, not {type(values).__name__}")
-    out = {}
-    for k, v in values.items():
-        a = np.asarray(v)
-        if a.dtype.kind not in "biuf":
-            raise UserInputError(f"input_values['{k}'] = {v!r}: give a number or an array of numbers")
-        out[str(k)] = a.tolist()
-    return out
 
 
 def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
@@ -149,13 +119,13 @@ def _onnx_dtype(vi) -> str:
     return name
 
 
-def _tuning_db(target: Target, given):
-    """The user's database, else the one shipped for this target (targets/tuning/NAME.json)."""
+def _tuning_db(target: Target, tuning: str):
+    """``tuning``: "none", "shipped" (targets/tuning/NAME.json if there is one) or a database path."""
     from edgec.compiler.tuning import TuningDB, shipped_db
 
-    if given is False:  # explicitly untuned
+    if tuning == "none":
         return None, None
-    path = Path(given) if given else shipped_db(target)
+    path = shipped_db(target) if tuning == "shipped" else Path(tuning)
     return (TuningDB.load(path), path) if path else (None, None)
 
 
@@ -194,107 +164,64 @@ def _has_qdq(mod) -> bool:
                for v in relax.analysis.get_var2val(mod["main"]).values())
 
 
-def compile(model, target: "str | Target" = "host", out: "str | Path" = "out", *,  # noqa: A001
-            input_shapes: dict[str, tuple[int, ...]] | None = None, input_values: dict | None = None, pipeline: list[str] | None = None,
-            schedule: str = "default", force: bool = False, verbose: bool = False,
-            tuning_db: "str | Path | bool | None" = None, prune: str | None = None, calib=None,
-            quantize: str | None = None, speed_guard: bool | None = None, drop_fake_quant: bool = False,
-            runtime: str | None = None) -> Artifact:
-    """Compile ``model`` (path, zoo name or onnx.ModelProto) for ``target`` into directory ``out``.
+def compile(src: SourceModel, opts: CompileOptions, out: "str | Path", verbose: bool = False) -> Artifact:  # noqa: A001
+    """Compile ``src`` as ``opts`` say into the folder ``out`` (empty or new; the caller stages it and
+    moves it into place) and return the Artifact. The manifest records ``opts`` whole.
 
-    ``prune="channels:0.3"`` (or "magnitude:0.5") prunes first, with ``calib`` data; the pruned
-    ONNX model is kept in the artifact as source.onnx, the reference it is verified against.
-    A QDQ model (``quantize="int8"`` or an imported one) runs its conv/matmul layers on int8
-    kernels where the target has a dot-product instruction; ``speed_guard`` (default: on for the
-    host) measures each layer and keeps float where int8 is not faster. ``drop_fake_quant`` also
-    skips the rounding in front of float convs and products: faster on small models, accuracy
-    model-dependent (docs/optimize.md); off by default. ``input_values={"sr": 16000}`` pins inputs to
-    constants before folding (a mode selector, an op's axes/shape): they are no longer inputs of the
-    artifact, and verification feeds the same values to the reference."""
+    A QDQ model runs its conv/matmul layers on int8 kernels where the target has a dot-product
+    instruction; ``opts.speed_guard`` (default: on for the host) measures each layer and keeps
+    float where int8 is not faster. ``opts.drop_fake_quant`` also skips the rounding in front of
+    float convs and products: faster on small models, accuracy model-dependent (docs/optimize.md)."""
+    from edgec.compiler.schedules import relax_pipeline
+
     out = Path(out)
-    outdir.prepare(out, force, "artifact", outdir.artifact_files)  # before any work: fail fast
-    derived = None
-    origin = model  # a pruned/quantized model keeps its zoo entry's input ranges and samples
-    if prune:
-        from edgec.optimize import prune_model
-
-        method, _, amount = prune.partition(":")
-        try:
-            value = float(amount or 0.3)
-        except ValueError:
-            raise UserInputError(f"bad --prune {prune!r}; use channels:0.3 or magnitude:0.5") from None
-        res = prune_model(model, method, ratio=value, sparsity=value, calib=calib, input_shapes=input_shapes,
-                          verbose=verbose)
-        model = derived = res.model
-        _log(f"pruned: params {res.params_before:,} -> {res.params_after:,}, FLOPs {res.flops_before:,} -> "
-             f"{res.flops_after:,}", verbose)
-    if quantize:
-        from edgec.optimize import quantize_model
-
-        model = derived = quantize_model(model, quantize, calib, input_shapes=input_shapes, verbose=verbose).model
-    tgt = resolve(load_target(target))
-    if runtime is None:
-        from edgec.compiler.micro import default_runtime
-
-        runtime = default_runtime(tgt)
-    opts = CompileOptions(target=tgt.name, input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
-                          input_values=_values_as_lists(input_values),
-                          pipeline=list(pipeline) if pipeline is not None else list(passes.DEFAULT_PIPELINE),
-                          schedule=schedule, runtime=runtime)
+    tgt = resolve(load_target(opts.target))
     t0 = time.perf_counter()
-    src = resolve_model(model)
-    if derived is not None and isinstance(origin, str):
-        zoo_src = resolve_model(origin, fetch_quiet=True)
-        src.input_ranges, src.input_samples = zoo_src.input_ranges, zoo_src.input_samples
-    if src.default_values:  # a zoo entry's pinned inputs (the user's values win)
-        opts.input_values = {**_values_as_lists({k: v for k, v in src.default_values.items()
-                                                 if k not in opts.input_shapes}), **opts.input_values}
     mod, inputs, out_names, reports = import_model(src, opts, verbose)
     t_import = time.perf_counter() - t0
     _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)
     outputs = _signature(mod, out_names, src)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        from edgec.compiler.schedules import relax_pipeline
+    out.mkdir(parents=True, exist_ok=True)
+    if src.derived:
+        (out / "source.onnx").write_bytes(src.data)  # the reference it is verified against
+    stats: dict = {}
+    qdq = _has_qdq(mod)
+    int8 = _lower_int8(mod, tgt, opts.schedule, opts.speed_guard, verbose, opts.drop_fake_quant) if qdq else None
+    if int8 is not None:
+        mod, int8_stats = int8
+        _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
+    db, db_path = _tuning_db(tgt, opts.tuning)
+    knobs_for = db.knobs_for if db else None
+    from edgec.compiler.micro import build_library, default_runtime
 
-        if derived is not None:
-            (staging / "source.onnx").write_bytes(src.data)
-        stats: dict = {}
-        qdq = _has_qdq(mod)
-        int8 = _lower_int8(mod, tgt, schedule, speed_guard, verbose, drop_fake_quant) if qdq else None
-        if int8 is not None:
-            mod, int8_stats = int8
-            _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
-        db, db_path = _tuning_db(tgt, tuning_db)
-        knobs_for = db.knobs_for if db else None
-        from edgec.compiler.micro import build_library
-
-        lib, runtime_info = build_library(mod, tgt, staging, relax_pipeline(tgt, schedule, stats, knobs_for), runtime,
-                                          [t.name for t in inputs], [t.name for t in outputs])
-        t_build = time.perf_counter() - t0 - t_import
-        _log(f"built {lib.name} in {t_build:.1f}s", verbose)
-        target_d = tgt.to_dict() | {"requires": cpu_requirements(tgt)}  # checked at load time, there
-        manifest = Manifest(
-            target=target_d, inputs=inputs, outputs=outputs, library=lib.name,
-            compile_options=asdict(opts) | {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()},
-                                            "input_samples": src.input_samples,
-                                            "passes": [str(r) for r in reports], "prune": prune,
-                                            "quantize": quantize, "drop_fake_quant": drop_fake_quant},
-            source_model=src.describe(),
-            versions={"edgec": edgec.__version__, "tvm": tvm.__version__},
-        )
-        manifest.compile_options["timings_s"] = {"import": round(t_import, 3), "build": round(t_build, 3)}
-        manifest.compile_options["schedule_stats"] = stats
-        manifest.compile_options["qdq"] = qdq
-        manifest.compile_options["weight_bytes"] = weight_bytes(mod)
-        manifest.compile_options.update(runtime_info)
-        if int8 is not None:
-            manifest.compile_options["int8"] = int8[1].as_dict()
-        manifest.compile_options["tuning_db"] = str(db_path) if db_path else None
-        write_manifest(staging, manifest)
-        outdir.replace(staging, out, "artifact", outdir.artifact_files)  # only an earlier edgec artifact
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    runtime = opts.runtime or default_runtime(tgt)
+    lib, runtime_info = build_library(mod, tgt, out, relax_pipeline(tgt, opts.schedule, stats, knobs_for), runtime,
+                                      [t.name for t in inputs], [t.name for t in outputs])
+    t_build = time.perf_counter() - t0 - t_import
+    _log(f"built {lib.name} in {t_build:.1f}s", verbose)
+    facts = {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()}, "input_samples": src.input_samples,
+             "passes": [str(r) for r in reports],
+             "timings_s": {"import": round(t_import, 3), "build": round(t_build, 3)},
+             "schedule_stats": stats, "qdq": qdq, "weight_bytes": weight_bytes(mod),
+             "tuning_db": str(db_path) if db_path else None, **runtime_info}  # runtime: the one chosen
+    if int8 is not None:
+        facts["int8"] = int8[1].as_dict()
+    manifest = Manifest(
+        target=tgt.to_dict() | {"requires": cpu_requirements(tgt)},  # checked at load time, there
+        inputs=inputs, outputs=outputs, library=lib.name,
+        compile_options=opts.to_dict() | facts,
+        source_model=src.describe(),
+        versions={"edgec": _edgec_version(), "tvm": tvm.__version__},
+    )
+    write_manifest(out, manifest)
     return Artifact.open(out)
+
+
+def _edgec_version() -> str:
+    """The installed distribution's version (the compiler does not import the edgec package)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edgec")
+    except PackageNotFoundError:
+        return "unknown"

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 
 from edgec.compiler.passes.graph_utils import copy_model
-from edgec.reference import ort_session
+from edgec.compiler.ort_session import ort_session
 
 
 def capture(model: onnx.ModelProto, names: list[str], feeds: list[dict], optimize: bool = True

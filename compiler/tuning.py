@@ -134,13 +134,13 @@ def _time_kernel(func, tvm_target, knobs: TileKnobs | None, measurer=None, numbe
 def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning.json", budget_s: float = 1200,
          input_shapes: dict | None = None, verbose: bool = True, rpc: str | None = None, tracker: str | None = None,
          key: str | None = None) -> TuningDB:
-    """Tune ``model``'s kernels for ``target`` and save the database. Measured on this machine, or
+    """Tune ``model``'s kernels (a path, ModelProto or SourceModel) for ``target`` and save the database. Measured on this machine, or
     over TVM RPC: on the server at ``rpc``, or on every free device of kind ``key`` (default: the
     target's name) behind the RPC tracker at ``tracker``, kernels spread over the devices.
 
     An existing database at ``db_path`` is extended: records for other workloads are kept."""
     from edgec.compiler.driver import CompileOptions, import_model
-    from edgec.compiler.source import resolve_model
+    from edgec.compiler.source import load_source
     from edgec.compiler.tuning_measure import map_parallel, measurers
     from edgec.runtime.threads import configure_threads
 
@@ -155,7 +155,7 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
     tvm_target = to_tvm(tgt)
     lanes = vector_lanes(tvm_target)
     db = TuningDB.load(db_path) if Path(db_path).exists() else TuningDB(tgt.to_dict())
-    src = resolve_model(model)
+    src = load_source(model)  # a zoo name is resolved by edgec.tune
     mod, *_ = import_model(src, CompileOptions(target=tgt.name, input_shapes=dict(input_shapes or {})))
     kernels = _kernels(mod, tvm_target)
     deadline = time.monotonic() + budget_s

@@ -83,7 +83,7 @@ def measurers(target, rpc: str | None, tracker: str | None, key: str | None, mos
     if not rpc and not tracker:
         return [LocalMeasurer()]
     from edgec.compiler.lower import check_toolchain
-    from edgec.rpc import connect, pool
+    from edgec.runtime.rpc import connect, pool
 
     cxx = check_toolchain(target) or None
     if tracker:

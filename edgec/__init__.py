@@ -19,10 +19,11 @@ __all__ = ["EdgecError", "__version__", "bench", "compile", "inspect", "load", "
 def compile(model, target="host", out="out", **kwargs):  # noqa: A001 - the verb users expect
     """Compile a model (path, zoo name or onnx.ModelProto) into an artifact directory.
 
-    kwargs: input_shapes={"x": (1, 3, 48, 192)}, pipeline=[pass names], schedule="default"|"none",
+    kwargs: input_shapes={"x": (1, 3, 48, 192)}, pipeline=[pass names], schedule="default"|"nchw"|"none",
+    tuning_db=, prune=, quantize=, calib=, speed_guard=, drop_fake_quant= (edgec.compiler.CompileOptions),
     force=False, verbose=False. Returns an edgec.runtime.Artifact.
     """
-    from edgec.compiler.driver import compile as _compile
+    from edgec.compiling import compile as _compile
 
     return _compile(model, target, out, **kwargs)
 
@@ -68,8 +69,9 @@ def quantize(model, mode: str = "int8", **kwargs):
 def tune(model, target="host", db="tuning.json", budget_s: float = 1200, **kwargs):
     """Tune schedule knobs per kernel within ``budget_s`` seconds; returns the TuningDB."""
     from edgec.compiler.tuning import tune as _tune
+    from edgec.sources import resolve_model
 
-    return _tune(model, target, db, budget_s, **kwargs)
+    return _tune(resolve_model(model), target, db, budget_s, **kwargs)
 
 
 def package(artifact, out, **kwargs):

@@ -98,63 +98,6 @@ def _dir_bytes(path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def _native(art, feeds: dict, runs: int, threads: int | None) -> tuple[LatencyStats, float, dict]:
-    """Time with the native runner in a child process: latency as the device runtime sees it,
-    and the child's peak RSS (ru_maxrss) as the memory figure."""
-    import json
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    from edgec.runtime.emulate import bundle_for
-
-    bundle = bundle_for(art)
-    with tempfile.TemporaryDirectory(prefix="edgec-bench-") as tmp:
-        cmd = [str(bundle / "edgec-run"), str(bundle / art.manifest.library)]
-        for i, spec in enumerate(art.manifest.inputs):
-            np.save(Path(tmp) / f"in{i}.npy", feeds[spec.name])
-            cmd += ["--input", str(Path(tmp) / f"in{i}.npy")]
-        from edgec.runtime.threads import configure_threads
-
-        cmd += ["--output-dir", tmp, "--repeat", str(runs), "--threads", str(configure_threads(threads))]
-        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        with open(out_path, "w") as fo, open(err_path, "w") as fe:
-            code = subprocess.run(cmd, stdout=fo, stderr=fe).returncode
-        if code:
-            from edgec.errors import ArtifactError
-
-            raise ArtifactError(f"native runner failed: {err_path.read_text().strip()[-300:]}")
-        t = json.loads(out_path.read_text().strip().splitlines()[-1])
-        peak_kb = t.get("peak_rss_kb", -1)  # the runner's own VmHWM: ru_maxrss would count our fork
-        outs = {o.name: np.load(Path(tmp) / f"{i}.npy") for i, o in enumerate(art.manifest.outputs)}
-    stats = LatencyStats(t["median_ms"], t["min_ms"], t["p90_ms"], t["min_ms"], t["runs"])
-    return stats, (peak_kb / 1024.0 if peak_kb > 0 else None), outs
-
-
-def _rpc(art, feeds: dict, runs: int, rpc: str | None, tracker: str | None, key: str) -> tuple[LatencyStats, dict]:
-    """Time on a remote device: the server at ``rpc``, or one of kind ``key`` from ``tracker``."""
-    import tvm
-    import tvm.runtime.vm
-
-    from edgec.rpc import connect, run_remote
-
-    remote = connect(rpc, tracker, key)
-
-    def measure():
-        remote.upload(str(art.library))
-        lib = remote.load_module(art.manifest.library)
-        dev = remote.cpu()
-        vm = tvm.runtime.vm.VirtualMachine(lib, dev)
-        args = [tvm.runtime.tensor(feeds[s.name], dev) for s in art.manifest.inputs]
-        out = vm["main"](*args)
-        outs = [out] if hasattr(out, "numpy") else list(out)
-        results = {o.name: v.numpy() for o, v in zip(art.manifest.outputs, outs)}
-        ev = vm.time_evaluator("main", dev, number=1, repeat=runs, min_repeat_ms=0)
-        return summarize(list(ev(*args).results)), results
-
-    return run_remote(f"running {art.path.name} ({art.manifest.target.get('name')})", measure)
-
-
 def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None = None, rpc: str | None = None,
                   tracker: str | None = None, key: str | None = None, out_dir=None, verbose: bool = True
                   ) -> list[TargetResult]:
@@ -166,7 +109,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
 
     import edgec
     from edgec.reference import reference_for
-    from edgec.runtime.host import is_foreign
+    from edgec.runners import runner_for
     from edgec.verification import _source_bytes, compare, default_inputs, reference_feeds
 
     base = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgec-bench-"))
@@ -182,22 +125,17 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         if expected is None:
             fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)
             expected = reference_for(fmt, data).run(reference_feeds(art, fmt, data, feeds))
-        t = art.manifest.target
-        latency, peak, note = None, None, ""
-        if t.get("kind") == "cuda":
-            where, outs, note = "not run", None, "GPU artifact: run it on the GPU machine"
-        elif rpc or tracker:
-            latency, outs = _rpc(art, feeds, runs, rpc, tracker, key or (str(name) if tracker else "edgec"))
-            where = f"rpc {tracker or rpc}"
-        elif not is_foreign(t):
-            latency, peak, outs = _native(art, feeds, runs, threads)
-            where = "native"
-        else:
-            from edgec.runtime.emulate import run_emulated
-
-            outs, where, note = run_emulated(art, feeds), "emulated", "correctness only; emulated time is not device latency"
-        err = max(e.rel_l2_error for e in compare(outs, expected)) if outs else None
-        rows.append(TargetResult(name, where, latency, _dir_bytes(art.path), peak, err, note))
+        if art.manifest.target.get("kind") == "cuda":
+            rows.append(TargetResult(name, "not run", None, _dir_bytes(art.path), None, None,
+                                     "GPU artifact: run it on the GPU machine"))
+            continue
+        runner = runner_for(art, threads=threads, native=True, rpc=rpc, tracker=tracker,
+                            key=key or (str(name) if tracker else "edgec"))
+        res = runner.run(feeds, repeat=0 if runner.where.startswith("emulated") else runs)
+        where, note = ("emulated", "correctness only; emulated time is not device latency") \
+            if res.emulated else (res.where, "")
+        err = max(e.rel_l2_error for e in compare(res.outputs, expected))
+        rows.append(TargetResult(name, where, res.latency, _dir_bytes(art.path), res.peak_memory_mb, err, note))
     return rows
 
 

@@ -179,11 +179,11 @@ def tune_cmd(model, target, budget, db, input_shape, rpc, tracker, key, as_json)
     """Search schedule knobs per kernel within a time budget, measured here or on devices over RPC;
     write a database that `edgec compile --tuning-db` reuses (records are shared by every model
     with the same kernels)."""
-    from edgec.compiler.tuning import tune
+    import edgec
 
     if rpc and tracker:
         raise UserInputError("give --rpc or --tracker, not both")
-    res = tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json,
+    res = edgec.tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json,
                rpc=rpc, tracker=tracker, key=key)
     recs = list(res.records.values())
     gain = sum(r.default_us for r in recs) / max(sum(r.best_us for r in recs), 1e-9) if recs else 1.0
@@ -223,18 +223,11 @@ def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json)
             raise UserInputError(f"cannot write outputs to {outputs}: {outputs.parent} is not writable")
     art = Artifact.open(artifact)
     feeds = _load_npz(inputs, art.manifest.inputs) if inputs else default_inputs(art)
-    times = []
-    from edgec.runtime.host import is_foreign
+    from edgec.runners import runner_for
 
-    if emulate or is_foreign(art.manifest.target):
-        from edgec.runtime.emulate import run_emulated
-
-        result, ran_on = run_emulated(art, feeds), "emulated"
-    else:
-        sess = art.load(threads=threads)
-        result, ran_on = sess.run(feeds), "host"
-        if repeat:
-            times = sess.time(feeds, repeat=repeat)
+    runner = runner_for(art, threads=threads, emulate=emulate)
+    res = runner.run(feeds, repeat=0 if runner.where.startswith("emulated") else repeat)
+    result, ran_on, times = res.outputs, "emulated" if res.emulated else "host", res.times_s
     if outputs is not None:
         try:
             np.savez(outputs, **result)

@@ -31,7 +31,7 @@ def inspect(path_or_model, input_shapes: dict | None = None) -> dict:
                              "inputs": [t.to_dict() for t in m.inputs], "outputs": [t.to_dict() for t in m.outputs],
                              "library": m.library, "files": m.files, "compile_options": m.compile_options,
                              "source_model": m.source_model, "versions": m.versions}}
-    from edgec.compiler.source import resolve_model
+    from edgec.sources import resolve_model
 
     src = resolve_model(path_or_model)
     if src.format == "onnx":

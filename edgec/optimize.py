@@ -13,7 +13,7 @@ from edgec.errors import UserInputError
 def cleaned_onnx(model, input_shapes: dict | None = None):
     """(cleaned-up static-shape ModelProto, SourceModel) for pruning/quantization."""
     from edgec.compiler import passes
-    from edgec.compiler.source import resolve_model
+    from edgec.sources import resolve_model
 
     src = resolve_model(model)
     if src.format != "onnx":

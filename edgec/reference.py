@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.compiler.ort_session import QDQ_OPS, QOPERATOR_OPS, is_quantized, model_proto, ort_session  # noqa: F401
 from edgec.errors import EdgecError, ModelFormatError
 
 
@@ -91,15 +92,6 @@ def reference_for(fmt: str, data: bytes, threads: int = 0, qdq: bool | None = No
     return OnnxRuntimeRef(data, threads, qdq) if fmt == "onnx" else LiteRTRef(data, threads)
 
 
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
-QOPERATOR_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"})
-
-
-def is_quantized(model) -> bool:
-    """True for an int8 model: QDQ (Quantize/DequantizeLinear) or QOperator (QLinearConv...)."""
-    return any(n.op_type in QDQ_OPS | QOPERATOR_OPS for n in model.graph.node)
-
-
 _LAYOUT_OPS = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
 
 
@@ -109,7 +101,7 @@ def quantized_output_scales(model) -> dict[str, float]:
     largest step."""
     from onnx import numpy_helper
 
-    proto = _proto(model)
+    proto = model_proto(model)
     consts = {t.name: t for t in proto.graph.initializer}
     consts |= {n.output[0]: a.t for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
                if a.name == "value"}
@@ -122,45 +114,6 @@ def quantized_output_scales(model) -> dict[str, float]:
         if node is not None and node.op_type == "DequantizeLinear" and node.input[1] in consts:
             scales[out.name] = float(np.abs(numpy_helper.to_array(consts[node.input[1]])).max())
     return scales
-
-
-def _proto(model):
-    import onnx
-
-    if hasattr(model, "SerializeToString"):
-        return model
-    return onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-
-
-def ort_session(model, qdq: bool | None = None, threads: int = 0):
-    """An ONNX Runtime CPU session (warnings off) for a ModelProto, its bytes or a path.
-
-    ``qdq`` (default: whether the model is quantized) makes the result the same on every CPU:
-    graph optimizations off, so ORT runs each QDQ group as written -- DequantizeLinear -> float
-    op -> QuantizeLinear, the float emulation that defines a QDQ model. Optimized, ORT fuses the
-    group into its own int8 kernel, whose result depends on the host: on AVX2 without VNNI it
-    multiplies with vpmaddubsw, whose int16 pair sums saturate with full-range int8 weights
-    (digits top-1 0.960 there vs 0.978 exact), on AVX-512 VNNI it does not. QOperator models
-    (QLinearConv runs those kernels even unoptimized) are first spelled as QDQ, the same
-    arithmetic (compiler/passes/qoperator_to_qdq.py). The session's ``edgec_qdq`` says which."""
-    import onnxruntime as ort
-
-    proto = _proto(model)
-    exact = is_quantized(proto) if qdq is None else qdq
-    if exact and any(n.op_type in QOPERATOR_OPS for n in proto.graph.node):
-        from edgec.compiler.passes import PassContext
-        from edgec.compiler.passes.qoperator_to_qdq import qoperator_to_qdq
-
-        proto = qoperator_to_qdq(proto, PassContext())[0]
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if threads:
-        so.intra_op_num_threads = threads
-    if exact:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    sess.edgec_qdq = exact
-    return sess
 
 
 def ort_runner(model, qdq: bool | None = None):

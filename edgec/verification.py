@@ -19,7 +19,6 @@ import numpy as np
 from edgec.errors import ArtifactError
 from edgec.reference import quantized_output_scales, reference_for
 from edgec.runtime.artifact import Artifact
-from edgec.runtime.host import is_foreign
 from edgec.runtime.manifest import TensorSpec
 
 DEFAULT_RTOL_L2 = 1e-4
@@ -215,8 +214,7 @@ def verify(artifact: "str | Path | Artifact", model=None, inputs: dict | None = 
 
 
 def _run_artifact(art: Artifact, feeds: dict, emulate: bool) -> tuple[dict, str]:
-    if emulate or is_foreign(art.manifest.target):  # another architecture than this machine's
-        from edgec.runtime.emulate import emulator_command, run_emulated
+    from edgec.runners import runner_for
 
-        return run_emulated(art, feeds), f"emulated ({(emulator_command(art.manifest.target) or ['natively'])[0]})"
-    return art.load().run(feeds), "host"
+    res = runner_for(art, emulate=emulate).run(feeds)  # emulated for another architecture than this machine's
+    return res.outputs, res.where

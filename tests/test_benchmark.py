@@ -59,7 +59,7 @@ def test_bench_native_and_emulated_with_plot_and_json(tmp_path):
 
 @pytest.mark.parametrize("target", ["host", "rpi4"])
 def test_bench_over_rpc_against_native_server(target, tmp_path):
-    from edgec.runtime.emulate import bundle_for
+    from edgec.runners import bundle_for
 
     art = edgec.compile(tiny_mlp(), target=target, out=tmp_path / "art", runtime="vm")  # bundle with the RPC server
     bundle = bundle_for(art)

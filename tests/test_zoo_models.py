@@ -28,7 +28,7 @@ def test_rec_int8_is_smaller_keeps_accuracy_and_runs_int8_kernels(tmp_path):
 
     from edgec.compiler.driver import CompileOptions, import_model
     from edgec.compiler.int8 import dot_isa
-    from edgec.compiler.source import resolve_model
+    from edgec.sources import resolve_model
     from edgec.compiler.weights import weight_bytes
     from edgec.models import fetch, ocr_eval
     from edgec.optimize import cleaned_onnx

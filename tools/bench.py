@@ -94,7 +94,7 @@ def _compile_one(name: str, workdir: Path, stock: bool, tuning_db: str | None, t
     import edgec
     from edgec.compiler.driver import import_model, CompileOptions
     from edgec.compiler.flops import count_flops
-    from edgec.compiler.source import resolve_model
+    from edgec.sources import resolve_model
 
     src, fmt, _ = model_source(name, workdir)
     mod, *_ = import_model(resolve_model(src, fetch_quiet=True), CompileOptions(target=target))

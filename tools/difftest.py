@@ -248,7 +248,7 @@ def run_artifact(art, feeds: dict, target: str = "host") -> dict:
         try:
             return edgec.load(art.path).run(feeds)
         except ArtifactError:  # foreign code: edgec refuses to load it here
-            from edgec.runtime.emulate import run_emulated
+            from edgec.runners import run_emulated
 
             return run_emulated(art, feeds)
     return edgec.load(art.path).run(feeds)

@@ -40,7 +40,7 @@ def c_compiler(target: Target) -> str:
 
 def archive_model(target: Target, folder: Path, out: Path) -> None:
     """Bare metal: kernels + plan + glue + weights as one static archive (model.a), to link into
-    an image with runtime/micro (see runtime/micro_baremetal.py)."""
+    an image with runtime/micro (see edgec/baremetal.py)."""
     cc = c_compiler(target)
     shutil.copy2(MICRO_SRC / "model_glue.c", folder / "model_glue.c")
     objs = []

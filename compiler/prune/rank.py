@@ -23,8 +23,7 @@ def weight_importance(model: onnx.ModelProto, space: Space, norm: str = "l2") ->
 
 def activation_importance(model: onnx.ModelProto, analysis: Analysis, calib: list[dict]) -> dict[int, np.ndarray]:
     """Mean |activation| per channel over each space's tensors, from ONNX Runtime on ``calib``."""
-    import onnxruntime as ort
-
+    from edgec.compiler.ort_session import ort_session
     from edgec.compiler.passes.graph_utils import copy_model
 
     wanted = {}
@@ -38,7 +37,7 @@ def activation_importance(model: onnx.ModelProto, analysis: Analysis, calib: lis
     for t in names:
         if t not in existing:
             m.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort_session(m)
     sums = {t: None for t in names}
     for feeds in calib:
         for t, v in zip(names, sess.run(names, feeds)):

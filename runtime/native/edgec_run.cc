@@ -106,8 +106,12 @@ int Run(const Options& o) {
     }
     std::vector<double> s = ms;
     std::sort(s.begin(), s.end());
-    std::printf("{\"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_kb\": %ld}\n", repeat,
-                s[repeat / 2], s[0], s[std::min(repeat - 1, repeat * 9 / 10)], PeakRssKb());
+    // Every run's time too, in run order: the host computes its statistics the same way for
+    // every runner (edgec/benchmark.py summarize).
+    std::printf("{\"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_kb\": %ld, \"times_ms\": [",
+                repeat, s[repeat / 2], s[0], s[std::min(repeat - 1, repeat * 9 / 10)], PeakRssKb());
+    for (int i = 0; i < repeat; ++i) std::printf(i ? ", %.4f" : "%.4f", ms[static_cast<size_t>(i)]);
+    std::printf("]}\n");
   }
   return 0;
 }

@@ -212,7 +212,7 @@ def test_target_without_a_simd_integer_path_keeps_float_but_int8_weights(tmp_pat
 def test_fake_quant_is_dropped_except_where_an_int8_kernel_or_a_float_conv_reads_it():
     from edgec.compiler.driver import CompileOptions, import_model
     from edgec.compiler.int8.rewrite import drop_unused_qdq
-    from edgec.compiler.source import resolve_model
+    from edgec.compiler.source import load_source as resolve_model
 
     def count(mod, op):
         return mod["main"].script(show_meta=False).count(f"R.{op}(")

@@ -42,7 +42,7 @@ def test_digits_int8_within_one_point_and_edgec_agrees_with_ort(tmp_path):
             assert st["int8_layers"] + slower == 3, st
         v = edgec.verify(art, res.model, inputs={"x": xte})
         assert v.passed and v.rel_l2_error < 0.15, v  # edgec skips the logits' fake-quant (no int8 kernel reads it)
-        from edgec.runtime.emulate import run_bundle
+        from edgec.runners import run_bundle
 
         probs = (run_bundle(art, {"x": xte})[0] if v.ran_on.startswith("emulated") else art.load().run({"x": xte}))["probs"]
         assert abs(np.mean(probs.argmax(-1) == yte) - acc_q) <= 0.005, target

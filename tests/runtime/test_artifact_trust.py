@@ -107,7 +107,7 @@ def test_commands_come_from_edgecs_target_database_never_the_manifest():
     """A manifest naming its own emulator or cross compiler gets edgec's qemu and g++ for its
     architecture instead (the manifest says which architecture, nothing more)."""
     from edgec.bundle import _cross_compiler
-    from edgec.runtime.emulate import emulator_command
+    from edgec.runners import emulator_command
 
     evil = {"name": "rpi4", "triple": "aarch64-linux-gnu", "requires": {"machine": "aarch64", "cpu_features": []},
             "emulator": {"command": "/tmp/evil", "sysroot": "/"}, "toolchain": {"cxx": "/tmp/evil-g++"}}

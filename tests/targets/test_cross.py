@@ -123,7 +123,7 @@ def test_cuda_artifact_carries_compiled_kernels(tmp_path):
 def _run_on_cpu(art, cpu: str, feeds: dict, out) -> subprocess.CompletedProcess:
     """The artifact's device bundle under qemu-aarch64 emulating one CPU model (qemu-user sets the
     process's AT_HWCAP from it, which edgec-run reads)."""
-    from edgec.runtime.emulate import bundle_for
+    from edgec.runners import bundle_for
 
     bundle = bundle_for(art)
     out.mkdir(parents=True, exist_ok=True)

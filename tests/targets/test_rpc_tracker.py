@@ -121,7 +121,7 @@ def test_a_server_in_a_pool_lets_in_only_the_client_the_tracker_sent(pool):
 
 
 def test_unknown_kind_and_no_tracker_are_clear_errors(pool):
-    from edgec.rpc import connect
+    from edgec.runtime.rpc import connect
 
     with pytest.raises(EdgecError, match=r"has no device of kind 'rpi9' \(it has \['host', 'rpi4'\]\)"):
         connect(tracker=pool["tracker"], key="rpi9")

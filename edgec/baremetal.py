@@ -15,6 +15,7 @@ import numpy as np
 
 from edgec.errors import ArtifactError, ToolchainError
 from edgec.runtime.micro_build import MICRO_SRC, bare_metal_cflags
+from edgec.targets import trusted_tools
 
 # cpu -> (qemu machine, linker script): boards qemu-system-arm models
 BOARDS = {"cortex-m33": ("mps2-an505", "mps2_an505.ld")}
@@ -23,8 +24,6 @@ TIMEOUT_S = 300
 
 def _tools(target: dict) -> tuple[str, list[str]]:
     """gcc and the qemu command from edgec's own target database (never from the manifest)."""
-    from edgec.targets import trusted_tools
-
     known = trusted_tools(target)
     cpu = str(target.get("cpu", ""))
     if known is None or cpu not in BOARDS:
