@@ -8,6 +8,11 @@ from pathlib import Path
 
 import click
 
+from edgec.compiler.options import SCHEDULES
+from edgec.compiler.prune import CRITERIA, SCOPES
+from edgec.compiler.prune.methods import METHODS as PRUNE_METHODS
+from edgec.compiler.quantize.options import ACTIVATION_TYPES, CALIBRATION_METHODS
+from edgec.compiler.quantize.schemes import SCHEMES
 from edgec.errors import EdgecError, UserInputError
 
 INTERNAL_ERROR = 70
@@ -91,7 +96,7 @@ def cli() -> None:
 @click.option("--input-value", "input_value", multiple=True, metavar="NAME=V[,V..]",
               help="pin an input's value (repeatable): it becomes a constant, e.g. a mode selector sr=16000 "
                    "or an op's axes; the artifact no longer takes it")
-@click.option("--schedule", type=click.Choice(["default", "nchw", "none"]), default="default", show_default=True,
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="default", show_default=True,
               help="'none' uses stock TVM lowering without edgec's CPU schedules (slow; for comparison); "
                    "'nchw' edgec's first-generation schedules in the model's own layout")
 @click.option("--pipeline", default=None,
@@ -100,8 +105,9 @@ def cli() -> None:
 @click.option("--tuning-db", default=None, type=click.Path(path_type=Path),
               help="schedule knobs from `edgec tune` (default: the database shipped for the target, if any)")
 @click.option("--untuned", is_flag=True, help="ignore any tuning database, shipped ones included")
-@click.option("--prune", default=None, metavar="METHOD:AMOUNT", help="prune first: channels:0.3 or magnitude:0.5")
-@click.option("--quantize", type=click.Choice(["int8", "int8-weights", "fp16"]), default=None,
+@click.option("--prune", default=None, metavar="METHOD:AMOUNT",
+              help=f"prune first ({', '.join(PRUNE_METHODS.names())}): channels:0.3 or magnitude:0.5")
+@click.option("--quantize", type=click.Choice(SCHEMES.names()), default=None,
               help="quantize first (int8 needs --calib); see `edgec quantize --help`")
 @click.option("--calib", default=None, help="calibration data for --prune/--quantize (see `edgec prune --help`)")
 @click.option("--speed-guard/--no-speed-guard", default=None,
@@ -395,11 +401,11 @@ def models_fetch(names, as_json) -> None:
 @cli.command("quantize")
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="quantized .onnx to write")
-@click.option("--mode", type=click.Choice(["int8", "int8-weights", "fp16"]), default="int8", show_default=True,
+@click.option("--mode", type=click.Choice(SCHEMES.names()), default="int8", show_default=True,
               help="int8: static PTQ to QDQ (needs --calib); int8-weights / fp16: weight-only, smaller files")
 @click.option("--calib", default=None, help="calibration data: .npz/.npy, a folder, or synthetic:text_line")
-@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy"]), default="minmax", show_default=True)
-@click.option("--activations", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True)
+@click.option("--method", type=click.Choice(CALIBRATION_METHODS), default="minmax", show_default=True)
+@click.option("--activations", type=click.Choice(ACTIVATION_TYPES), default="int8", show_default=True)
 @click.option("--per-tensor", is_flag=True, help="one weight scale per tensor instead of per output channel")
 @click.option("--max-drop", default=None, help="accuracy budget (e.g. 1%): keep the worst layers in float until it holds")
 @click.option("--report", is_flag=True, help="print per-layer SQNR / cosine between float and int8 activations")
@@ -431,13 +437,13 @@ def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_d
 @cli.command("prune")
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="pruned .onnx to write")
-@click.option("--method", type=click.Choice(["channels", "magnitude"]), default="channels", show_default=True)
+@click.option("--method", type=click.Choice(PRUNE_METHODS.names()), default="channels", show_default=True)
 @click.option("--ratio", default=0.3, show_default=True, help="channels: fraction of channels removed per group")
 @click.option("--sparsity", default=0.5, show_default=True, help="magnitude: fraction of weights zeroed")
-@click.option("--scope", type=click.Choice(["global", "layer"]), default="global", show_default=True,
+@click.option("--scope", type=click.Choice(SCOPES), default="global", show_default=True,
               help="magnitude: one threshold for all layers, or per layer")
 @click.option("--calib", default=None, help="calibration data: .npz/.npy, a folder, or synthetic:text_line")
-@click.option("--criterion", type=click.Choice(["auto", "l1", "l2", "activation"]), default="auto", show_default=True)
+@click.option("--criterion", type=click.Choice(CRITERIA), default="auto", show_default=True)
 @click.option("--no-reconstruct", is_flag=True, help="skip the least-squares refit of the next layers")
 @click.option("--max-drop", default=None, help="accuracy budget, e.g. 1%: back off layers until it holds")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")

@@ -48,3 +48,12 @@ def magnitude_prune(model: onnx.ModelProto, sparsity: float, scope: str = "globa
         report.append({"layer": name, "weights": int(a.size), "zeros": int((pruned == 0).sum()),
                        "sparsity": float((pruned == 0).mean())})
     return model, report
+
+
+def prune_magnitude(model: onnx.ModelProto, opts, calib=None, metric=None, verbose: bool = False):
+    """The "magnitude" prune method (compiler/prune/methods.py)."""
+    from edgec.compiler.prune import PruneResult
+
+    pruned, layers = magnitude_prune(model, opts.sparsity, opts.scope, opts.protect_first_last)
+    return PruneResult(pruned, layers, notes=[
+        "unstructured zeros shrink a compressed artifact but not dense-kernel latency: edgec has no sparse kernels yet"])

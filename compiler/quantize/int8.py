@@ -12,26 +12,17 @@ import contextlib
 import io
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 
+from edgec.compiler.quantize.options import CALIBRATION_METHODS as METHODS
+from edgec.compiler.quantize.options import Int8Options
 from edgec.errors import UserInputError
 
-METHODS = ("minmax", "percentile", "entropy")
 # Only the compute-heavy ops: quantizing elementwise/normalisation/attention ops too took PP-OCR
 # rec (SVTR) from CER 0.075 to 0.97; with these three it is 0.084.
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
-
-
-@dataclass
-class Int8Options:
-    method: str = "minmax"
-    per_channel: bool = True  # symmetric per-output-channel int8 weights
-    activations: str = "int8"  # "int8" (symmetric) | "uint8" (asymmetric)
-    exclude: list[str] = field(default_factory=list)  # node names kept in float
-    percentile: float = 99.999
 
 
 class _Reader:

@@ -72,3 +72,13 @@ def _rewire(g: onnx.GraphProto, replaced: dict[str, str], new_nodes: list) -> No
     nodes = new_nodes + list(g.node)
     del g.node[:]
     g.node.extend(nodes)
+
+
+def int8_weights_scheme(model: onnx.ModelProto, calib, options, verbose: bool = False) -> onnx.ModelProto:
+    """The "int8-weights" scheme (compiler/quantize/schemes.py): no calibration, no options."""
+    return int8_weights(model)
+
+
+def fp16_weights_scheme(model: onnx.ModelProto, calib, options, verbose: bool = False) -> onnx.ModelProto:
+    """The "fp16" scheme (compiler/quantize/schemes.py): no calibration, no options."""
+    return fp16_weights(model)
