@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from edgec.errors import UserInputError
 from edgec.targets import Target, load_target
 
 DB_VERSION = 1
-SHIPPED_DB_DIR = Path(__file__).resolve().parents[1] / "targets" / "tuning"
+SHIPPED_DB_DIR = Path(str(resources.files("edgec.targets") / "tuning"))  # package data of edgec.targets
 
 
 def workload_key(func: "tvm.tirx.PrimFunc") -> str:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
 from edgec import outdir
@@ -32,11 +32,7 @@ from edgec.runtime.artifact import Artifact
 from edgec.runtime.host import is_foreign
 from edgec.runtime.manifest import MANIFEST
 
-NATIVE_SRC = Path(__file__).resolve().parents[1] / "runtime" / "native"
-if not NATIVE_SRC.exists():  # installed (non-editable): sources ship inside edgec.runtime
-    import edgec.runtime as _rt
-
-    NATIVE_SRC = Path(_rt.__file__).parent / "native"
+NATIVE_SRC = Path(str(resources.files("edgec.runtime") / "native"))  # package data of edgec.runtime
 _WHEEL_PLATFORMS = {"x86_64": "manylinux_2_28_x86_64", "aarch64": "manylinux_2_28_aarch64"}
 _RUNTIME_LIBS = {"apache-tvm": "tvm/lib/libtvm_runtime.so", "apache-tvm-ffi": "tvm_ffi/lib/libtvm_ffi.so"}
 

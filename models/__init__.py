@@ -14,12 +14,13 @@ import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from edgec.errors import EdgecError, UserInputError
 from edgec.runtime.manifest import sha256_file
 
-_ZOO = Path(__file__).resolve().parent / "zoo.toml"
+_ZOO = Path(str(resources.files(__name__) / "zoo.toml"))  # package data
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 on it, for quantization and pruning reports. The split matches tools/train_digits.py."""
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-MODEL = Path(__file__).resolve().parent / "digits_mlp.onnx"
+MODEL = Path(str(resources.files("edgec.models") / "digits_mlp.onnx"))  # package data
 
 
 def load_split(seed: int = 0):

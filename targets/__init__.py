@@ -9,12 +9,13 @@ from __future__ import annotations
 import platform
 import tomllib
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from edgec.errors import UserInputError
 from edgec.runtime.files import read_bytes
 
-TARGETS_DIR = Path(__file__).resolve().parent
+TARGETS_DIR = Path(str(resources.files(__name__)))  # the shipped *.toml files are package data
 _KINDS = ("llvm", "cuda")
 _HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
