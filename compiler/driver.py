@@ -12,6 +12,7 @@ from pathlib import Path
 import tvm
 
 from edgec.compiler import passes
+from edgec.compiler.backends import backend_for
 from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
 from edgec.compiler.options import CompileOptions
@@ -138,7 +139,7 @@ def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbo
     from edgec.compiler.int8.rewrite import drop_unused_qdq
     from edgec.compiler.tvm_target import to_tvm
 
-    if tgt.kind != "llvm" or schedule == "none":
+    if not backend_for(tgt).int8_kernels or schedule == "none":
         return None
     isa = dot_isa(to_tvm(tgt))
     stats = Int8Stats()

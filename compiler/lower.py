@@ -7,21 +7,24 @@ from pathlib import Path
 import tvm
 from tvm import relax
 
+from edgec.compiler.backends import backend_for
 from edgec.compiler.tvm_target import to_tvm
 from edgec.errors import ToolchainError, UserInputError
 from edgec.targets import Target
 
 
 def library_name(target: Target) -> str:
-    """Android links on the NDK, so its artifact carries objects in a tar (TVM exports that)."""
-    return "model.tar" if "android" in target.triple else "model.so"
+    """``model.so``, or ``model.tar`` where the TOML says ``library = "tar"`` (Android links on
+    the NDK, so its artifact carries objects in a tar, which TVM exports)."""
+    return backend_for(target).library_name(target)
 
 
 def check_toolchain(target: Target) -> str | None:
-    """The cross C++ compiler to link with, or None to use the host's. Raises if it is missing."""
-    if target.kind == "cuda" and target.host is not None and target.host.is_cross:
+    """The cross C++ compiler to link with, or None to use the host's (or to link nothing: a tar
+    of objects). Raises if it is missing."""
+    if target.host is not None:
         target = target.host  # the CPU side of a GPU board (Jetson) is linked for its host
-    elif target.kind == "cuda" or not target.is_cross or target.triple.endswith("android"):
+    if not target.is_cross or library_name(target).endswith(".tar"):
         return None
     cxx = target.toolchain.cxx
     if not cxx:
@@ -46,10 +49,9 @@ def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipelin
                              "build time, and one of them (an Expand or ConstantOfShape of a large shape?) "
                              "does not fit", hint="check the model's constant shapes, or compile on a "
                              "machine with more memory") from None
-    if target.kind == "cuda":
-        from edgec.compiler.cuda import precompile_cuda
-
-        precompile_cuda(ex, tvm_target, target.arch, out_dir)
+    backend = backend_for(target)
+    if backend.before_export:
+        backend.call(backend.before_export, ex, tvm_target, target, out_dir)
     lib = out_dir / library_name(target)
     if cxx:
         ex.export_library(str(lib), fcompile=tvm.support.cc.cross_compiler(cxx))

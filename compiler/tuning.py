@@ -26,6 +26,7 @@ import tvm
 from edgec.compiler.schedules.cpu_generic import CPUGeneric, vector_lanes
 from edgec.runtime.files import read_bytes
 from edgec.compiler.schedules.cpu_reduction import TileKnobs, plan_tile
+from edgec.compiler.backends import backend_for
 from edgec.compiler.tvm_target import resolve, to_tvm
 from edgec.errors import UserInputError
 from edgec.targets import Target, load_target
@@ -147,7 +148,7 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
 
     configure_threads()
     tgt = resolve(load_target(target))
-    if tgt.kind != "llvm":
+    if not backend_for(tgt).edgec_schedules:
         raise UserInputError(f"edgec tune tunes CPU kernels; {tgt.name} is a {tgt.kind} target")
     if tgt.is_cross and not (rpc or tracker):
         raise UserInputError(f"tuning measures on this machine; {tgt.name} code cannot run here",

@@ -12,7 +12,7 @@ def host_cpu() -> str:
 
 def resolve(target: Target) -> Target:
     """Fill in what is detected at compile time ('native' CPU of the host)."""
-    if target.kind == "llvm" and target.cpu == "native":
+    if target.cpu == "native":
         return Target(**{**target.__dict__, "cpu": host_cpu()})
     return target
 
@@ -23,7 +23,7 @@ def cpu_requirements(target: Target) -> dict:
     (a 'host' artifact built on an AVX-512 machine needs AVX-512). Checked where it is loaded."""
     from edgec.runtime.host import requirements
 
-    cpu = target.host if target.kind == "cuda" else resolve(target)
+    cpu = target.host if target.host is not None else resolve(target)  # a GPU target's CPU side
     if cpu is None:
         return {}
     cpu = resolve(cpu)
@@ -49,8 +49,16 @@ def llvm_dict(t: Target) -> dict:
 
 
 def to_tvm(t: Target) -> "tvm.target.Target":
-    t = resolve(t)
-    if t.kind == "cuda":
-        host = llvm_dict(t.host) if t.host else {"kind": "llvm"}
-        return tvm.target.Target({"kind": "cuda", "arch": t.arch}, host=host)
+    from edgec.compiler.backends import backend_for
+
+    b = backend_for(t)
+    return b.call(b.tvm_target, resolve(t))
+
+
+def llvm_target(t: Target) -> "tvm.target.Target":
     return tvm.target.Target(llvm_dict(t))
+
+
+def cuda_target(t: Target) -> "tvm.target.Target":
+    host = llvm_dict(t.host) if t.host else {"kind": "llvm"}
+    return tvm.target.Target({"kind": "cuda", "arch": t.arch}, host=host)

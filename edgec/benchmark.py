@@ -108,6 +108,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
     from pathlib import Path
 
     import edgec
+    from edgec.compiler.backends import backend_for
     from edgec.reference import reference_for
     from edgec.runners import runner_for
     from edgec.verification import _source_bytes, compare, default_inputs, reference_feeds
@@ -125,7 +126,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         if expected is None:
             fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)
             expected = reference_for(fmt, data).run(reference_feeds(art, fmt, data, feeds))
-        if art.manifest.target.get("kind") == "cuda":
+        if backend_for(art.manifest.target).device == "gpu":
             rows.append(TargetResult(name, "not run", None, _dir_bytes(art.path), None, None,
                                      "GPU artifact: run it on the GPU machine"))
             continue

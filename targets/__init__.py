@@ -50,6 +50,7 @@ class Target:
     float_abi: str = ""
     abi: str = ""
     host: "Target | None" = None  # CPU side of a GPU target
+    library: str = ""  # library format when not the backend's default: "tar" (objects, linked on the device's NDK)
     toolchain: Toolchain = field(default_factory=Toolchain)
     emulator: Emulator = field(default_factory=Emulator)
 
@@ -81,7 +82,7 @@ def host_arch() -> str:
 
 def _parse(raw: dict, source: str) -> Target:
     known = {"name", "description", "kind", "triple", "cpu", "features", "cores", "arch", "float_abi",
-             "abi", "host", "toolchain", "emulator"}
+             "abi", "host", "library", "toolchain", "emulator"}
     unknown = set(raw) - known
     if unknown:
         raise UserInputError(f"{source}: unknown target key(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -108,10 +109,17 @@ def _parse(raw: dict, source: str) -> Target:
     return Target(
         name=raw["name"], description=raw["description"], kind=kind, triple=raw.get("triple", ""),
         cpu=raw.get("cpu", ""), features=tuple(features), cores=cores, arch=raw.get("arch", ""),
-        float_abi=raw.get("float_abi", ""), abi=raw.get("abi", ""), host=host,
+        float_abi=raw.get("float_abi", ""), abi=raw.get("abi", ""), host=host, library=_library(raw, source),
         toolchain=Toolchain(**_section(raw, "toolchain", source, Toolchain)),
         emulator=Emulator(**_section(raw, "emulator", source, Emulator)),
     )
+
+
+def _library(raw: dict, source: str) -> str:
+    lib = raw.get("library", "")
+    if lib not in ("", "so", "tar"):
+        raise UserInputError(f"{source}: 'library' must be \"so\" or \"tar\", got {lib!r}")
+    return lib
 
 
 def _section(raw: dict, key: str, source: str, cls: type) -> dict:

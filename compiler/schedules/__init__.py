@@ -8,7 +8,9 @@ def relax_pipeline(target: Target, schedule: str = "default", stats: dict | None
     """The Relax pipeline for ``target``: "default" is edgec's kernels and schedules, "nchw" the
     first-generation schedules in the model's own layout, "none" stock TVM (no schedules).
     ``stats`` receives how many kernels each schedule strategy handled."""
-    if schedule == "none" or target.kind != "llvm":
+    from edgec.compiler.backends import backend_for
+
+    if schedule == "none" or not backend_for(target).edgec_schedules:
         return "default"
     from edgec.compiler.schedules.cpu_pipeline import cpu_pipeline
 
