@@ -68,7 +68,7 @@ def _wait_free(tracker: str, kinds: dict, procs, timeout: float = 120) -> None:
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     from edgec.bundle import package
-    from edgec.runtime.emulate import emulator_command
+    from edgec.runners import emulator_command
 
     d = tmp_path_factory.mktemp("pool")
     bundles = {}
