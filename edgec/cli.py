@@ -189,8 +189,8 @@ def tune_cmd(model, target, budget, db, input_shape, rpc, tracker, key, as_json)
 
     if rpc and tracker:
         raise UserInputError("give --rpc or --tracker, not both")
-    res = edgec.tune(model, target, db, _parse_duration(budget), _parse_shapes(input_shape), verbose=not as_json,
-               rpc=rpc, tracker=tracker, key=key)
+    res = edgec.tune(model, target, db, _parse_duration(budget), input_shapes=_parse_shapes(input_shape),
+                     verbose=not as_json, rpc=rpc, tracker=tracker, key=key)
     recs = list(res.records.values())
     gain = sum(r.default_us for r in recs) / max(sum(r.best_us for r in recs), 1e-9) if recs else 1.0
     summary = {"db": str(db), "records": len(recs), "kernel_time_speedup": round(gain, 3)}

@@ -136,8 +136,7 @@ class BundleRunner(Runner):
         res = RunResult(outputs, self.where, emulated=self.emulated)
         if repeat:
             timing = json.loads(proc.stdout.strip().splitlines()[-1])
-            # runtime/micro's edgec-run prints statistics only, no per-run times: no latency then
-            res.times_s = [ms / 1e3 for ms in timing.get("times_ms", [])]
+            res.times_s = [ms / 1e3 for ms in timing["times_ms"]]  # both edgec-run's (native, micro) print them
             peak_kb = timing.get("peak_rss_kb", -1)  # the runner's own VmHWM: ru_maxrss would count our fork
             res.peak_memory_mb = peak_kb / 1024.0 if peak_kb > 0 else None
         return res

@@ -27,3 +27,13 @@ def test_every_runner_checks_feeds(tiny_artifacts, native):
     _, art = tiny_artifacts["mlp"]
     with pytest.raises(InputSpecError):
         runner_for(art, native=native).run({"x": np.zeros((4, 63), np.float32)})
+
+
+def test_micro_bundle_reports_every_run(tmp_path):
+    """runtime/micro's edgec-run prints per-run times as the C++ one does."""
+    import edgec
+    from edgec.models.tiny import tiny_mlp
+
+    art = edgec.compile(tiny_mlp(), out=tmp_path / "m", runtime="micro")
+    res = runner_for(art, native=True).run({"x": np.ones((4, 64), np.float32)}, repeat=5)
+    assert len(res.times_s) == 5 and res.latency.runs == 5
