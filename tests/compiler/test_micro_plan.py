@@ -8,7 +8,7 @@ from edgec.compiler.driver import CompileOptions, import_model
 from edgec.compiler.micro import NotPlannable, build_plan, lower_for_micro
 from edgec.compiler.micro.plan import ALIGN, _place
 from edgec.compiler.schedules import relax_pipeline
-from edgec.compiler.source import resolve_model
+from edgec.compiler.source import load_source as resolve_model
 from edgec.compiler.tvm_target import resolve
 from edgec.models.tiny import tiny_cnn, tiny_transformer
 from edgec.targets import load_target
