@@ -5,7 +5,7 @@ up (edgec/compiling.py); this module only turns one model and one set of options
 from __future__ import annotations
 
 import struct
-import sys
+import logging
 import time
 from pathlib import Path
 
@@ -25,9 +25,7 @@ from edgec.runtime.manifest import DTYPES, Manifest, TensorSpec, write_manifest
 from edgec.targets import Target, load_target
 
 
-def _log(msg: str, verbose: bool) -> None:
-    if verbose:
-        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 # ONNX ops whose output shape depends on the data: edgec compiles static shapes only.
@@ -72,14 +70,14 @@ def _check_dims(specs: list[TensorSpec], what: str) -> None:
                                  f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
 
 
-def import_model(src: SourceModel, opts: CompileOptions, verbose: bool = False):
+def import_model(src: SourceModel, opts: CompileOptions):
     """Run the graph passes and the TVM importer: returns (IRModule, inputs, output names, reports)."""
     if src.format == "onnx":
         both = sorted(set(opts.input_values) & set(opts.input_shapes))
         if both:
             raise UserInputError(f"{both}: give an input a value (--input-value) or a shape (--input-shape), not both")
         shapes = {k: v for k, v in {**src.default_shapes, **opts.input_shapes}.items() if k not in opts.input_values}
-        ctx = passes.PassContext(input_shapes=shapes, input_values=opts.input_values, verbose=verbose)
+        ctx = passes.PassContext(input_shapes=shapes, input_values=opts.input_values, verbose=True)
         names = opts.pipeline
         if opts.input_values and "pin_input_values" not in names:  # a custom pipeline still pins them
             names = ["pin_input_values", *names]
@@ -130,7 +128,7 @@ def _tuning_db(target: Target, tuning: str):
     return (TuningDB.load(path), path) if path else (None, None)
 
 
-def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbose: bool, drop_fake_quant: bool):
+def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, drop_fake_quant: bool):
     """QDQ conv/matmul -> integer kernels when the target has a dot-product instruction. The
     speed guard (default: on when compiling for this machine) times every int8 layer against its
     float version and keeps the faster."""
@@ -152,7 +150,7 @@ def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, verbo
         from edgec.compiler.int8.guard import measure
         from edgec.compiler.schedules import relax_pipeline
 
-        times = measure(mod, isa, to_tvm(tgt), relax_pipeline(tgt, schedule), verbose)
+        times = measure(mod, isa, to_tvm(tgt), relax_pipeline(tgt, schedule), log.isEnabledFor(logging.INFO))
         stats.guard_us = [[round(f * 1e6, 1), round(q * 1e6, 1)] for f, q in times]
         keep = lambda i, _plan: times[i][1] < times[i][0]  # noqa: E731
     return lower_int8(mod, isa, stats, keep=keep, drop_qdq=False), stats
@@ -165,7 +163,7 @@ def _has_qdq(mod) -> bool:
                for v in relax.analysis.get_var2val(mod["main"]).values())
 
 
-def compile(src: SourceModel, opts: CompileOptions, out: "str | Path", verbose: bool = False) -> Artifact:  # noqa: A001
+def compile(src: SourceModel, opts: CompileOptions, out: "str | Path") -> Artifact:  # noqa: A001
     """Compile ``src`` as ``opts`` say into the folder ``out`` (empty or new; the caller stages it and
     moves it into place) and return the Artifact. The manifest records ``opts`` whole.
 
@@ -178,19 +176,19 @@ def compile(src: SourceModel, opts: CompileOptions, out: "str | Path", verbose: 
     out = Path(out)
     tgt = resolve(load_target(opts.target))
     t0 = time.perf_counter()
-    mod, inputs, out_names, reports = import_model(src, opts, verbose)
+    mod, inputs, out_names, reports = import_model(src, opts)
     t_import = time.perf_counter() - t0
-    _log(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...", verbose)
+    log.info(f"imported {src.format} model ({t_import:.1f}s); lowering for {tgt.name} ...")
     outputs = _signature(mod, out_names, src)
     out.mkdir(parents=True, exist_ok=True)
     if src.derived:
         (out / "source.onnx").write_bytes(src.data)  # the reference it is verified against
     stats: dict = {}
     qdq = _has_qdq(mod)
-    int8 = _lower_int8(mod, tgt, opts.schedule, opts.speed_guard, verbose, opts.drop_fake_quant) if qdq else None
+    int8 = _lower_int8(mod, tgt, opts.schedule, opts.speed_guard, opts.drop_fake_quant) if qdq else None
     if int8 is not None:
         mod, int8_stats = int8
-        _log(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}", verbose)
+        log.info(f"int8: {int8_stats.int8_layers} layers on integer kernels, float: {int8_stats.float_layers}")
     db, db_path = _tuning_db(tgt, opts.tuning)
     knobs_for = db.knobs_for if db else None
     from edgec.compiler.micro import build_library, default_runtime
@@ -199,7 +197,7 @@ def compile(src: SourceModel, opts: CompileOptions, out: "str | Path", verbose: 
     lib, runtime_info = build_library(mod, tgt, out, relax_pipeline(tgt, opts.schedule, stats, knobs_for), runtime,
                                       [t.name for t in inputs], [t.name for t in outputs])
     t_build = time.perf_counter() - t0 - t_import
-    _log(f"built {lib.name} in {t_build:.1f}s", verbose)
+    log.info(f"built {lib.name} in {t_build:.1f}s")
     facts = {"input_ranges": {k: list(v) for k, v in src.input_ranges.items()}, "input_samples": src.input_samples,
              "passes": [str(r) for r in reports],
              "timings_s": {"import": round(t_import, 3), "build": round(t_build, 3)},

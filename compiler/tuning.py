@@ -13,7 +13,7 @@ model is reused by every model that contains it.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,8 +29,10 @@ from edgec.compiler.schedules.cpu_reduction import TileKnobs, plan_tile
 from edgec.compiler.backends import backend_for
 from edgec.compiler.tvm_target import resolve, to_tvm
 from edgec.errors import UserInputError
+from edgec.log import shows_progress
 from edgec.targets import Target, load_target
 
+log = logging.getLogger(__name__)
 DB_VERSION = 1
 SHIPPED_DB_DIR = Path(str(resources.files("edgec.targets") / "tuning"))  # package data of edgec.targets
 
@@ -133,10 +135,12 @@ def _time_kernel(func, tvm_target, knobs: TileKnobs | None, measurer=None, numbe
     return (measurer or LocalMeasurer()).time_us(mod, func, tvm_target, number)
 
 
+@shows_progress("verbose")
 def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning.json", budget_s: float = 1200,
          input_shapes: dict | None = None, verbose: bool = True, rpc: str | None = None, tracker: str | None = None,
          key: str | None = None) -> TuningDB:
-    """Tune ``model``'s kernels (a path, ModelProto or SourceModel) for ``target`` and save the database. Measured on this machine, or
+    """Tune ``model``'s kernels (a path, ModelProto or SourceModel) for ``target`` and save the
+    database. Measured on this machine, or
     over TVM RPC: on the server at ``rpc``, or on every free device of kind ``key`` (default: the
     target's name) behind the RPC tracker at ``tracker``, kernels spread over the devices.
 
@@ -163,7 +167,7 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
     deadline = time.monotonic() + budget_s
     devices = measurers(tgt, rpc, tracker, key)
     if rpc or tracker:
-        _progress(verbose, f"measuring on {len(devices)} device(s): {', '.join(d.where for d in devices)}")
+        log.info(f"measuring on {len(devices)} device(s): {', '.join(d.where for d in devices)}")
     pending = [(name, func, workload_key(func)) for name, func in kernels]
     pending = [(name, func, k, c) for name, func, k in pending if k not in db.records
                for c in [_candidates(func, lanes)] if c]
@@ -176,7 +180,7 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
 
     todo = [(us, *item) for us, item in zip(map_parallel(devices, pending, baseline), pending) if us is not None]
     todo.sort(key=lambda t: -t[0])  # heaviest first: the budget goes where the time is
-    _progress(verbose, f"{len(todo)} kernels to tune ({len(kernels)} in the model, {len(db.records)} already in the database)")
+    log.info(f"{len(todo)} kernels to tune ({len(kernels)} in the model, {len(db.records)} already in the database)")
     done, lock, stopped = [0], threading.Lock(), []
 
     def search(dev, item):
@@ -200,15 +204,12 @@ def tune(model, target: "str | Target" = "host", db_path: "str | Path" = "tuning
             db.save(db_path)
             done[0] += 1
             where = f" on {dev.where}" if len(devices) > 1 else ""
-            _progress(verbose, f"[{done[0]}/{len(todo)}] {name[:48]:<48} {default_us:9.1f} -> {best_us:9.1f} us "
+            log.info(f"[{done[0]}/{len(todo)}] {name[:48]:<48} {default_us:9.1f} -> {best_us:9.1f} us "
                                f"({default_us / best_us:4.2f}x) {chosen if best else 'default'}{where}")
 
     map_parallel(devices, todo, search)
     if stopped:
-        _progress(verbose, "budget spent; stopping (rerun to continue where this left off)")
+        log.info("budget spent; stopping (rerun to continue where this left off)")
     return db
 
 
-def _progress(verbose: bool, msg: str) -> None:
-    if verbose:
-        print(f"[edgec tune] {msg}", file=sys.stderr, flush=True)

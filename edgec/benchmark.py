@@ -2,11 +2,16 @@
 between competitors (so drift and noise hit all of them alike), robust statistics."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
+
+from edgec.log import shows_progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +103,7 @@ def _dir_bytes(path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
+@shows_progress("verbose")
 def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None = None, rpc: str | None = None,
                   tracker: str | None = None, key: str | None = None, out_dir=None, verbose: bool = True
                   ) -> list[TargetResult]:
@@ -117,8 +123,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
     rows = []
     expected = None  # the same source model and inputs for every target: run the reference once
     for name in targets:
-        if verbose:
-            print(f"[edgec bench] compiling for {name} ...", flush=True, file=__import__("sys").stderr)
+        log.info(f"bench: compiling for {name} ...")
         # An RPC server runs TVM modules: over RPC the artifact is a VM one whatever the default runtime.
         art = edgec.compile(model, target=name, out=base / Path(str(name)).stem, force=True,
                             **({"runtime": "vm"} if rpc or tracker else {}))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from edgec import outdir
 from edgec.errors import EdgecError, ToolchainError, UserInputError
+from edgec.log import shows_progress
 from edgec.models import cache_dir
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.host import is_foreign
@@ -50,9 +52,11 @@ class Bundle:
                 "sizes": self.sizes}
 
 
+log = logging.getLogger(__name__)
+
+
 def _log(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+    log.info(msg)  # ``quiet`` is the caller's: package() shows INFO on stderr unless quiet (edgec/log.py)
 
 
 def runtime_libs(arch: str, quiet: bool = False) -> Path:
@@ -141,6 +145,7 @@ def _cross_compiler(target: dict) -> str:
     return known.toolchain.cxx
 
 
+@shows_progress("quiet")
 def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = False, quiet: bool = False) -> Bundle:
     """Write a self-contained device folder for ``artifact`` into ``out``."""
     art = artifact if isinstance(artifact, Artifact) else Artifact.open(artifact)

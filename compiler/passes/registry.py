@@ -6,13 +6,15 @@ what it did. Passes never mutate their input model.
 """
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 import onnx
 
 from edgec.errors import UserInputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,7 +71,6 @@ def run_pipeline(model: onnx.ModelProto, names: list[str], ctx: PassContext | No
         before = len(model.graph.node)
         model, changed = fn(model, ctx)
         rep = PassReport(name, before, len(model.graph.node), changed)
-        if ctx.verbose:
-            print(f"[edgec] pass {rep}", file=sys.stderr)
+        log.log(logging.INFO if ctx.verbose else logging.DEBUG, "pass %s", rep)
         reports.append(rep)
     return model, reports

@@ -69,7 +69,10 @@ def prune(model, options: PruneOptions | None = None, calib: list[dict] | None =
     amount, value = ("--sparsity", opts.sparsity) if opts.method == "magnitude" else ("--ratio", opts.ratio)
     if not 0 <= value < 1:
         raise UserInputError(f"{amount} must be in [0, 1)")
-    res = method.load()(model, opts, calib, metric, verbose)
+    from edgec.log import to_stderr
+
+    with to_stderr(verbose):
+        res = method.load()(model, opts, calib, metric, verbose)
     res.params_before, res.params_after = cost.params(model), cost.params(res.model)
     res.flops_before, res.flops_after = cost.flops(model), cost.flops(res.model)
     if metric is not None:

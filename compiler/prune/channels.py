@@ -3,7 +3,7 @@ least important, refit the consumers by least squares on calibration data, with 
 guard backing off the most sensitive spaces."""
 from __future__ import annotations
 
-import sys
+import logging
 
 import numpy as np
 import onnx
@@ -16,9 +16,7 @@ from edgec.compiler.prune.spaces import Analysis, analyze
 from edgec.errors import UserInputError
 
 
-def _log(msg: str, verbose: bool) -> None:
-    if verbose:
-        print(f"[edgec prune] {msg}", file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
 
 
 def _plan(model, analysis: Analysis, ratios: dict[int, float], scores: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
@@ -68,7 +66,7 @@ def prune_channels(given: onnx.ModelProto, opts: PruneOptions, calib, metric, ve
     result = build(ratios)
     notes = []
     if opts.max_drop is not None and metric is not None and opts.ratio > 0:
-        result, notes = _guard(given, result, spaces, ratios, build, opts, metric, verbose)
+        result, notes = _guard(given, result, spaces, ratios, build, opts, metric)
     layers = []
     for s in analysis.prunable():
         kept = kept_channels(s.size, ratios.get(s.id, 0.0))
@@ -79,13 +77,13 @@ def prune_channels(given: onnx.ModelProto, opts: PruneOptions, calib, metric, ve
     return PruneResult(result, layers, notes=notes)
 
 
-def _guard(given, result, spaces, ratios: dict[int, float], build, opts: PruneOptions, metric, verbose: bool):
+def _guard(given, result, spaces, ratios: dict[int, float], build, opts: PruneOptions, metric):
     """Leave the spaces whose pruning alone costs most unpruned, one more at a time, until the
     drop holds (compiler/accuracy_guard.py). ``ratios`` is updated to what was kept."""
     from edgec.compiler.accuracy_guard import back_off
 
     base, score = metric(given), metric(result)
-    _log(f"metric {base:.4f} -> {score:.4f} at ratio {opts.ratio}", verbose)
+    log.info(f"metric {base:.4f} -> {score:.4f} at ratio {opts.ratio}")
     if base - score <= opts.max_drop:
         return result, []
     sens = {s.id: base - metric(build({s.id: opts.ratio})) for s in spaces}  # each space alone
@@ -97,7 +95,7 @@ def _guard(given, result, spaces, ratios: dict[int, float], build, opts: PruneOp
 
     def step(kept: list[int], now: float) -> None:
         notes.append(f"kept space {kept[-1]} unpruned (alone it cost {sens[kept[-1]] * 100:.2f} points)")
-        _log(notes[-1] + f"; metric now {now:.4f}", verbose)
+        log.info(notes[-1] + f"; metric now {now:.4f}")
 
     out = back_off(result, score, base, opts.max_drop, ranked, without, metric, on_step=step)
     ratios.update({sid: 0.0 for sid in out.kept})

@@ -7,7 +7,7 @@ float, doubling how many it keeps until the drop holds. Light to import (the CLI
 scheme names); onnx and ONNX Runtime load when a scheme runs."""
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -16,6 +16,7 @@ from edgec.compiler.quantize.schemes import SCHEMES
 from edgec.errors import UserInputError
 
 MODES = SCHEMES.names()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +43,13 @@ def quantize(model, mode: str = "int8", calib: list[dict] | None = None, options
     opts = options if isinstance(options, scheme.options) else scheme.options()
     if scheme.needs_calib and not calib:
         raise UserInputError(f"{mode} quantization needs calibration data (--calib)")
+    from edgec.log import to_stderr
+
+    with to_stderr(verbose):
+        return _quantize(model, mode, scheme, opts, calib, max_drop, metric, report, verbose)
+
+
+def _quantize(model, mode, scheme, opts, calib, max_drop, metric, report, verbose) -> QuantResult:
     run = scheme.load()
     q = run(model, calib, opts, verbose)
     res = QuantResult(q, mode)
@@ -56,20 +64,19 @@ def quantize(model, mode: str = "int8", calib: list[dict] | None = None, options
     if metric is not None:
         res.metric_before, res.metric_after = metric(model), metric(q)
     if max_drop is not None and metric is not None:
-        _guard(res, model, calib, opts, run, max_drop, metric, verbose)
+        _guard(res, model, calib, opts, run, max_drop, metric)
     return res
 
 
-def _guard(res: QuantResult, model, calib, opts, run, max_drop: float, metric: Callable, verbose: bool) -> None:
+def _guard(res: QuantResult, model, calib, opts, run, max_drop: float, metric: Callable) -> None:
     """Keep the lowest-SQNR layers in float (1, 2, 4, ... of them) until the drop holds."""
     from edgec.compiler.accuracy_guard import back_off
 
     ranked = [r["layer"] for r in sorted(res.layers, key=lambda r: r["sqnr_db"])]
 
     def step(keep: list[str], score: float) -> None:
-        if verbose:
-            print(f"[edgec quantize] kept {len(keep)} layer(s) in float ({', '.join(keep[:4])}"
-                  f"{'...' if len(keep) > 4 else ''}): metric {score:.4f}", file=sys.stderr)
+        log.info(f"kept {len(keep)} layer(s) in float ({', '.join(keep[:4])}"
+                 f"{'...' if len(keep) > 4 else ''}): metric {score:.4f}")
 
     out = back_off(res.model, res.metric_after, res.metric_before, max_drop, ranked,
                    lambda keep: run(model, calib, replace(opts, exclude=list(opts.exclude) + keep), False),

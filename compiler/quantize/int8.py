@@ -9,6 +9,7 @@ accuracy guard that keeps the most damaged layers in float.
 from __future__ import annotations
 
 import contextlib
+import logging
 import io
 import sys
 import tempfile
@@ -19,32 +20,27 @@ import onnx
 from edgec.compiler.quantize.options import CALIBRATION_METHODS as METHODS
 from edgec.compiler.quantize.options import Int8Options
 from edgec.errors import UserInputError
+from edgec.log import progress
 
 # Only the compute-heavy ops: quantizing elementwise/normalisation/attention ops too took PP-OCR
 # rec (SVTR) from CER 0.075 to 0.97; with these three it is 0.084.
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
 
 
+log = logging.getLogger(__name__)
+
+
 class _Reader:
-    """ORT CalibrationDataReader over a list of feeds, with a progress bar on stderr."""
+    """ORT CalibrationDataReader over a list of feeds; reports its progress (edgec/log.py)."""
 
     def __init__(self, feeds: list[dict], verbose: bool) -> None:
         self.feeds, self.i, self.verbose = feeds, 0, verbose
 
     def get_next(self):
         if self.i >= len(self.feeds):
-            if self.verbose and sys.stderr.isatty():
-                print(file=sys.stderr)
             return None
         self.i += 1
-        n = len(self.feeds)
-        if self.verbose:
-            done = int(30 * self.i / n)
-            if sys.stderr.isatty():
-                print(f"\r[edgec quantize] calibrating [{'#' * done}{'.' * (30 - done)}] {self.i}/{n}",
-                      end="", file=sys.stderr, flush=True)
-            elif self.i == 1 or self.i == n or self.i % max(1, n // 4) == 0:  # logs: a line per quarter
-                print(f"[edgec quantize] calibrating {self.i}/{n}", file=sys.stderr, flush=True)
+        progress(log, "calibrating", self.i, len(self.feeds))
         return self.feeds[self.i - 1]
 
     def rewind(self) -> None:
@@ -70,17 +66,10 @@ def _quiet_root_logger():
     handler on the root logger when it has none. For the duration of the call only: a NullHandler
     keeps basicConfig() from running and the level hides the warnings; both are put back after,
     so the application's logging is left as it was."""
-    import logging
+    from edgec.log import attached
 
-    root = logging.getLogger()
-    level, placeholder = root.level, logging.NullHandler()
-    root.addHandler(placeholder)
-    root.setLevel(logging.ERROR)
-    try:
+    with attached(logging.getLogger(), logging.NullHandler(), logging.ERROR):
         yield
-    finally:
-        root.removeHandler(placeholder)
-        root.setLevel(level)
 
 
 def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, verbose: bool = False) -> onnx.ModelProto:
