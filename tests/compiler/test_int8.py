@@ -267,7 +267,7 @@ def test_layers_the_speed_guard_vetoes_keep_int8_weights():
     """A conv left in float (here: every layer vetoed) runs on the float kernel with int8 weights
     converted once per run, so the size win holds where int8 compute does not pay."""
     from edgec.compiler.driver import CompileOptions, import_model
-    from edgec.compiler.source import resolve_model
+    from edgec.compiler.source import load_source as resolve_model
     from edgec.compiler.weights import weight_bytes
 
     _, q, _ = _qdq_cnn()

@@ -215,7 +215,7 @@ def test_rec_int8_for_rpi4_keeps_int8_weights_and_verifies_under_qemu(tmp_path):
     """PP-OCRv4 rec quantized, for the Raspberry Pi 4 (no dotprod): integer NEON kernels, int8
     weights (<= 0.3x the float model's bytes), the host-independent QDQ reference under qemu."""
     from edgec.compiler.driver import CompileOptions, import_model
-    from edgec.compiler.source import resolve_model
+    from edgec.sources import resolve_model
     from edgec.compiler.weights import weight_bytes
     from edgec.models import ocr_eval
 
