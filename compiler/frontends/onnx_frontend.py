@@ -116,6 +116,8 @@ def _check_resize(model: onnx.ModelProto) -> None:
         why = None
         if ctm == "half_pixel_symmetric":
             why = "coordinate_transformation_mode half_pixel_symmetric (TVM has no such mode)"
+        elif attrs.get("antialias", 0) and mode != "nearest":
+            why = "antialias (TVM's Resize ignores it: the numbers would be silently different)"
         elif ctm == "align_corners" and mode != "nearest" and 1 in shapes.get(node.output[0], [])[2:]:
             why = "align_corners onto an output dimension of 1 (TVM's lowering divides by zero)"
         if why:
