@@ -1,5 +1,6 @@
 """The source tree is the import tree: setup.py's one rule maps every package folder, data files
-are package data found through importlib.resources."""
+are package data found through importlib.resources, and the README names files that exist."""
+import re
 import runpy
 from pathlib import Path
 
@@ -32,3 +33,10 @@ def test_shipped_data_is_package_data():
     assert "rpi4" in available() and models.registry() and MODEL.exists()
     assert (NATIVE_SRC / "edgec_run.cc").exists() and any(SHIPPED_DB_DIR.glob("*.json"))
 
+
+def test_readme_names_files_that_exist():
+    text = (ROOT / "README.md").read_text()
+    names = set(re.findall(r"`([\w.-]+(?:/[\w.-]+)+\.(?:py|toml|md|sh|json|cc|h|txt))`", text))
+    assert names, "the pattern found no file names"
+    missing = sorted(n for n in names if not (ROOT / n).exists())
+    assert not missing, missing
