@@ -59,6 +59,7 @@ def check_onnx_ops(model: onnx.ModelProto) -> None:
     if bad:
         raise UnsupportedOperatorError(bad, "ONNX")
     _check_resize(model)
+    _check_split(model)
     for i, node in enumerate(model.graph.node):
         if node.op_type in _DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx"):
             err = UnsupportedOperatorError({node.op_type: node.name or f"#{i} ({node.output[0]})"}, "ONNX")
@@ -125,6 +126,25 @@ def _check_resize(model: onnx.ModelProto) -> None:
             err = UnsupportedOperatorError({"Resize": name}, "ONNX")
             err.message = f"node '{name}' (Resize) uses {why}"
             err.hint = "export the Resize with another coordinate_transformation_mode, or open an issue"
+            err.args = (err.message,)
+            raise err
+
+
+def _check_split(model: onnx.ModelProto) -> None:
+    """A Split with an empty part: TVM's lowering needs strictly increasing split points (InternalError)."""
+    inits = {t.name: t for t in model.graph.initializer}
+    for i, node in enumerate(model.graph.node):
+        if node.op_type != "Split" or node.domain not in ("", "ai.onnx"):
+            continue
+        sizes = next((list(a.ints) for a in node.attribute if a.name == "split"), None)
+        if sizes is None and len(node.input) > 1 and node.input[1] in inits:
+            sizes = onnx.numpy_helper.to_array(inits[node.input[1]]).reshape(-1).tolist()
+        if sizes and 0 in sizes:
+            name = node.name or f"#{i} ({node.output[0]})"
+            err = UnsupportedOperatorError({"Split": name}, "ONNX")
+            err.message = (f"node '{name}' (Split) has an empty part (split sizes {sizes}); TVM's Split needs every "
+                           "part non-empty")
+            err.hint = "drop the empty outputs from the Split before compiling"
             err.args = (err.message,)
             raise err
 
