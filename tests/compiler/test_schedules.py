@@ -177,3 +177,21 @@ def test_first_generation_nchw_schedules_still_correct(tmp_path):
     stats = art.manifest.compile_options["schedule_stats"]
     assert stats.get("conv_tile", 0) == 0 and stats.get("full", 0) >= 1, stats
     assert edgec.verify(art, model).rel_l2_error <= DEFAULT_RTOL_L2
+
+
+def test_edge_depthwise_stays_nchw():
+    """A wide stride-1 depthwise conv between the model's NCHW input and output keeps NCHW
+    (compiler/kernels/edge_depthwise.py): no layout transposes; a narrow one, or one inside a
+    chain of convs, goes channels-last."""
+    wide = check(conv_model(1, 16, 16, 32, 3, 1, 16))
+    assert "transpose" not in wide and "conv_tile" not in wide, wide
+    narrow = check(conv_model(1, 16, 16, 14, 3, 1, 16), min_kernels=1)
+    assert narrow.get("transpose", 0) >= 1, narrow
+    rng = np.random.default_rng(11)
+    inits = {"w1": rng.normal(0, 0.3, (16, 1, 3, 3)).astype(np.float32),
+             "w2": rng.normal(0, 0.3, (8, 16, 1, 1)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["d"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=16),
+             helper.make_node("Relu", ["d"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"], kernel_shape=[1, 1])]
+    chain = check(_model(nodes, [_vi("x", [1, 16, 32, 32])], [_vi("y", [1, 8, 32, 32])], inits), min_kernels=2)
+    assert chain["conv_tile"] == 2, chain
