@@ -125,6 +125,15 @@ def test_avx2_kernel_multiplies_int16_pairs_with_vpmaddwd():
     assert asm.count("vpmaddwd") >= 8 and asm.count("vpmovsxbw") >= 2 and "vpdpbusd" not in asm
 
 
+def test_vnni_channels_last_conv_compiles_to_vpdpbusd():
+    """The VNNI kernels run only on AVX-512 VNNI hosts; their channels-last conv (what the rewrite
+    emits) is at least compiled and checked for the instruction everywhere."""
+    avx512 = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "cascadelake"}
+    assert dot_isa(tvm.target.Target(avx512)) is VNNI
+    spec = ConvSpec(1, 13, 9, 13, 40, 3, 3, (1, 1), (1, 1, 1, 1), in_layout="NHWC", out_layout="NHWC")
+    assert "vpdpbusd" in _asm(VNNI, avx512, spec)
+
+
 def test_packed_weights_keep_one_byte_per_weight_on_every_isa():
     w = np.random.default_rng(0).integers(-127, 128, (40, 13, 3, 3)).astype(np.int8)
     for isa in (VNNI, SDOT, PMADDWD, SMLAL):
