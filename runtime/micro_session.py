@@ -61,7 +61,7 @@ def runtime_library() -> ctypes.CDLL:
 class MicroSession(Session):
     """``Session.run({"x": array}) -> {"out": array}`` on the micro runtime."""
 
-    def __init__(self, path: "str | Path", threads: int | None = None) -> None:  # noqa: D107 - no VM here
+    def __init__(self, path: "str | Path", threads: int | None = None) -> None:  # not Session's: no VM
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         check_host(self.manifest.target, f"artifact {self.path}")

@@ -229,17 +229,17 @@ class _Walker:
         raise NotPlannable(f"packed function {name} (the micro runtime has only kernels, checks and reshapes)")
 
     def outputs(self, ret) -> None:
+        """main's return value, flattened: each output a distinct arena tensor that outlives the run."""
         self.step += 1
-        leaves = self._leaf(ret) if not isinstance(ret, tuple) else ret
         flat: list[int] = []
 
-        def walk(x):
+        def walk(x) -> None:
             if isinstance(x, tuple):
                 for y in x:
                     walk(y)
             else:
                 flat.append(x)
-        walk(leaves)
+        walk(self._leaf(ret))
         for idx in flat:
             t = self.plan.tensors[idx]
             if t.where != "arena" or idx in self.plan.outputs:  # an input, a weight or a repeat: its own copy
