@@ -69,3 +69,14 @@ def test_int8_kernels_run_on_the_micro_runtime(tmp_path, target):
             pytest.skip(f"this CPU cannot run it: {e}")
     res = edgec.verify(art, q)
     assert res.passed and res.rel_l2_error < 0.05, res
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["rpi4", "rpi3-armv7", "riscv64"])
+@pytest.mark.parametrize("model", ["ppocr-cls", "ppocr-rec", "ppocr-det"])
+def test_ppocr_verifies_on_the_micro_runtime_under_qemu(tmp_path, target, model):
+    """Minutes each (det under qemu-user the longest); rpi3-armv7 and riscv64 have no other runtime."""
+    _needs(target)
+    art = edgec.compile(model, target=target, out=tmp_path / model, runtime="micro")
+    res = edgec.verify(art)
+    assert res.ran_on.startswith("emulated") and res.passed and res.rel_l2_error <= 1e-4, res
