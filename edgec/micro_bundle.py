@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from edgec import outdir
-from edgec.errors import ToolchainError
+from edgec.errors import ToolchainError, UserInputError
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.host import is_foreign
 from edgec.runtime.manifest import MANIFEST
@@ -46,6 +46,12 @@ def package_micro(art: Artifact, out: Path, force: bool, quiet: bool):
     from edgec.bundle import Bundle
 
     t = art.manifest.target
+    from edgec.runtime.micro_build import is_bare_metal
+
+    if is_bare_metal(str(t.get("triple", ""))):
+        raise UserInputError(f"{t['name']} is bare metal: its artifact is {art.manifest.library}, to link into your "
+                             "firmware with runtime/micro (runtime/micro/baremetal shows how)",
+                             hint="edgec verify runs it under qemu-system-arm")
     outdir.prepare(out, force, "bundle", outdir.bundle_files)
     build = runner_build(t, quiet)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,15 @@ def test_models_run_bare_metal_and_match_onnxruntime(tmp_path, name):
     assert res.passed and res.rel_l2_error <= 1e-4, res
 
 
+@needs_tools
+def test_package_explains_how_a_bare_metal_artifact_is_used(tmp_path):
+    from edgec.bundle import package
+
+    art = edgec.compile(str(DIGITS), target="cortex-m33", out=tmp_path / "d")
+    with pytest.raises(UserInputError, match="link into your firmware"):
+        package(art, tmp_path / "bundle")
+
+
 def test_bare_metal_has_no_vm(tmp_path):
     with pytest.raises(UserInputError, match="bare metal"):
         edgec.compile(str(DIGITS), target="cortex-m33", out=tmp_path / "x", runtime="vm")
