@@ -27,9 +27,12 @@ def vector_lanes(target: Target) -> int:
     mcpu = str(target.attrs.get("mcpu", ""))
     if "arm_cpu" in keys or "aarch64" in str(target.attrs.get("mtriple", "")):
         return 4
-    if "avx512" in mattr or mcpu in ("skylake-avx512", "cascadelake", "icelake-server", "sapphirerapids", "znver4", "znver5"):
-        return 16
-    return 8
+    try:  # LLVM's own feature table for this mcpu/mattr (no list of CPU names to keep current)
+        from tvm.target.codegen import target_has_features
+
+        return 16 if target_has_features("avx512f", target) else 8
+    except Exception:  # noqa: BLE001 - a target LLVM cannot describe: read the attributes
+        return 16 if "avx512" in mattr or mcpu in ("skylake-avx512", "cascadelake", "znver4") else 8
 
 
 def extent(sch: s_tir.Schedule, loop) -> int | None:
