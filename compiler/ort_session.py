@@ -21,6 +21,25 @@ def model_proto(model):
     return onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
 
 
+def _drop_trailing_empty_inputs(proto):
+    """The same model with each node's trailing omitted optional inputs ('') left out, which ONNX
+    defines as equivalent: ORT 1.32 segfaults creating a session for a LayerNormalization whose
+    bias is '' (found by tools/fuzz.py; `edgec verify` died with it)."""
+    def trailing(nodes) -> bool:
+        return any(n.input and n.input[-1] == "" for n in nodes)
+
+    if not trailing(proto.graph.node):
+        return proto
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    for n in out.graph.node:
+        while n.input and n.input[-1] == "":
+            n.input.pop()
+    return out
+
+
 def ort_session(model, qdq: bool | None = None, threads: int = 0):
     """An ONNX Runtime CPU session (warnings off) for a ModelProto, its bytes or a path.
 
@@ -34,7 +53,7 @@ def ort_session(model, qdq: bool | None = None, threads: int = 0):
     arithmetic (compiler/passes/qoperator_to_qdq.py). The session's ``edgec_qdq`` says which."""
     import onnxruntime as ort
 
-    proto = model_proto(model)
+    proto = _drop_trailing_empty_inputs(model_proto(model))
     exact = is_quantized(proto) if qdq is None else qdq
     if exact and any(n.op_type in QOPERATOR_OPS for n in proto.graph.node):
         from edgec.compiler.passes import PassContext

@@ -346,3 +346,14 @@ def test_package_never_copies_a_library_from_outside_the_artifact(mlp, tmp_path)
     assert_clean_error(run_cli("package", str(d), "-o", str(tmp_path / "b")), ArtifactError.exit_code,
                        "outside the artifact directory")
     assert not (tmp_path / "b").exists()
+
+
+def test_verify_survives_a_model_that_crashes_onnx_runtime(tmp_path):  # found by tools/fuzz.py (verify: SIGSEGV)
+    """ORT segfaults creating a session for a LayerNormalization whose bias is '' (omitted); the
+    reference gets the same model with trailing omitted inputs left out, as ONNX defines it."""
+    w = numpy_helper.from_array(np.ones((4,), np.float32), "s")
+    p = _save(tmp_path / "ln.onnx", [helper.make_node("LayerNormalization", ["x", "s", ""], ["y"], axis=-1)],
+              [vi("x", T.FLOAT, [3, 4])], [vi("y", T.FLOAT, [3, 4])], [w])
+    assert run_cli("compile", str(p), "-o", str(tmp_path / "o"), "-q").returncode == 0
+    v = run_cli("verify", str(tmp_path / "o"), "--json")
+    assert v.returncode == 0 and json.loads(v.stdout)["passed"], v.stdout + v.stderr
