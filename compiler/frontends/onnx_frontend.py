@@ -102,6 +102,11 @@ def _check_required_inputs(model: onnx.ModelProto) -> None:
 # fails to lower (an InternalError at build time): refused up front.
 _DATA_DEPENDENT_OPS = {"NonMaxSuppression": "the number of boxes kept"}
 
+def _constant(model: onnx.ModelProto, name: str):
+    t = next((t for t in model.graph.initializer if t.name == name), None)
+    return onnx.numpy_helper.to_array(t).reshape(-1) if t is not None else None
+
+
 def _check_resize(model: onnx.ModelProto) -> None:
     """Resize forms TVM's lowering fails on with an internal error: refused here, by node."""
     shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
@@ -115,7 +120,14 @@ def _check_resize(model: onnx.ModelProto) -> None:
         mode = attrs.get("mode", b"nearest")
         mode = mode.decode() if isinstance(mode, bytes) else mode
         why = None
-        if ctm == "half_pixel_symmetric":
+        scales = _constant(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        in_shape = shapes.get(node.input[0], [])
+        fractional = scales is not None and scales.size == len(in_shape) and any(
+            abs(d * f - round(d * f)) > 1e-6 for d, f in zip(in_shape, scales.tolist()))
+        if fractional and mode != "nearest" and ctm != "tf_crop_and_resize":
+            why = (f"scales {scales.tolist()} that do not give whole output sizes for input {in_shape} "
+                   "(TVM maps coordinates by output/input size, ONNX by the given scale: different numbers)")
+        elif ctm == "half_pixel_symmetric":
             why = "coordinate_transformation_mode half_pixel_symmetric (TVM has no such mode)"
         elif attrs.get("antialias", 0) and mode != "nearest":
             why = "antialias (TVM's Resize ignores it: the numbers would be silently different)"
