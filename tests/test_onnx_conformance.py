@@ -42,6 +42,9 @@ PASSING = [
 CLEAR_ERRORS = {
     "test_training_dropout": "Dropout",  # training_mode fed at run time
     "test_nonmaxsuppression_suppress_by_IOU": "NonMaxSuppression",  # data-dependent shape (InternalError in TIR)
+    "test_resize_upsample_scales_linear_half_pixel_symmetric": "Resize",  # a ValueError in TVM's lowering
+    "test_resize_downsample_scales_linear": "Resize",  # fractional scales: silently different numbers
+    "test_split_zero_size_splits_opset13": "Split",  # empty parts: TVM InternalError
 }
 
 
