@@ -76,10 +76,12 @@ def import_model(src: SourceModel, opts: CompileOptions):
         both = sorted(set(opts.input_values) & set(opts.input_shapes))
         if both:
             raise UserInputError(f"{both}: give an input a value (--input-value) or a shape (--input-shape), not both")
-        shapes = {k: v for k, v in {**src.default_shapes, **opts.input_shapes}.items() if k not in opts.input_values}
-        ctx = passes.PassContext(input_shapes=shapes, input_values=opts.input_values, verbose=True)
+        # a zoo entry's pinned inputs apply to every caller (compile, bench's FLOP count...); the user's win
+        values = {**{k: v for k, v in src.default_values.items() if k not in opts.input_shapes}, **opts.input_values}
+        shapes = {k: v for k, v in {**src.default_shapes, **opts.input_shapes}.items() if k not in values}
+        ctx = passes.PassContext(input_shapes=shapes, input_values=values, verbose=True)
         names = opts.pipeline
-        if opts.input_values and "pin_input_values" not in names:  # a custom pipeline still pins them
+        if values and "pin_input_values" not in names:  # a custom pipeline still pins them
             names = ["pin_input_values", *names]
         model, reports = passes.run_pipeline(src.onnx, names, ctx)
         from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
