@@ -12,12 +12,13 @@ if [[ $# -gt 0 && "$1" != "--" ]]; then commit="$1"; shift; fi
 [[ $# -gt 0 && "$1" == "--" ]] && shift
 sha="$(git -C "$repo" rev-parse --short "$commit")"
 snap="${TMPDIR:-/tmp}/edgec-dtsnap-$sha"
-if [[ ! -d "$snap/pkg/edgec" ]]; then
-  rm -rf "$snap.tmp" && mkdir -p "$snap.tmp/src" "$snap.tmp/pkg"
-  git -C "$repo" archive "$sha" | tar -x -C "$snap.tmp/src"
-  cp -r "$snap.tmp/src/edgec" "$snap.tmp/pkg/edgec"
-  for d in compiler runtime models targets; do ln -s "$snap/src/$d" "$snap.tmp/pkg/edgec/$d"; done
-  rm -rf "$snap" && mv "$snap.tmp" "$snap"
+if [[ ! -d "$snap/pkg/edgec" ]]; then  # built aside and renamed: two runs may start at once
+  tmp="$(mktemp -d "$snap.XXXXXX")"
+  mkdir -p "$tmp/src" "$tmp/pkg"
+  git -C "$repo" archive "$sha" | tar -x -C "$tmp/src"
+  cp -r "$tmp/src/edgec" "$tmp/pkg/edgec"
+  for d in compiler runtime models targets; do ln -s "$snap/src/$d" "$tmp/pkg/edgec/$d"; done
+  mv -T "$tmp" "$snap" 2>/dev/null || rm -rf "$tmp"  # the other run won: use its copy
 fi
 echo "difftest on commit $sha (snapshot $snap)" >&2
 PYTHONPATH="$snap/pkg" exec "$repo/.venv/bin/python" "$snap/src/tools/difftest.py" "$@"
