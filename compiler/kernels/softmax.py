@@ -65,8 +65,9 @@ def softmax_legalizer(lanes: int, log: bool = False):
         except (TypeError, ValueError):
             return default(bb, call)
         axis = int(call.attrs.axis)
-        if str(x.ty.dtype) != "float32" or not dims or axis not in (-1, len(dims) - 1) or dims[-1] < 2 * lanes:
-            return default(bb, call)  # (rows shorter than two vectors: nothing to vectorize along)
+        if str(x.ty.dtype) != "float32" or len(dims) < 2 or axis not in (-1, len(dims) - 1) or dims[-1] < 2 * lanes:
+            return default(bb, call)  # (rows shorter than two vectors: nothing to vectorize along;
+            # a 1-D tensor has no row loop for the schedule: issue 16, int8 rpi5 seed 30329)
         return bb.call_te(lambda t: softmax_last_axis(t, lanes, log), x,
                           primfunc_name_hint="log_softmax" if log else "softmax")
 

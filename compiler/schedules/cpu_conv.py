@@ -15,7 +15,7 @@ from tvm.target import Target
 
 from edgec.compiler.kernels.conv2d import TILE_ATTR
 from edgec.compiler.schedules.cpu_generic import (extent, inline_elementwise, maybe_parallel, own_innermost_loop,
-                                                  schedule_spatial, vector_lanes, work)
+                                                  schedule_spatial, tile_safe_consumer, vector_lanes, work)
 
 UNROLL_TAPS = 7  # fully unroll kh/kw loops up to this extent
 
@@ -92,7 +92,14 @@ def schedule_conv(sch: s_tir.Schedule, infos: list, conv, lanes: int) -> None:
     # registers), while "local" ones become TVMBackendAllocWorkspace calls, one per tile
     # (measured: 3x slower depthwise convs).
     consumers = [info.block_rv for info in after]
-    if _writes_param(sch, block):  # no epilogue: accumulate in a tile buffer, then write back
+    if any(sch.get(block).writes[0].source.same_as(sch.get(p).writes[0].source)
+           and not tile_safe_consumer(sch, c, block) for c in consumers for p in sch.get_producers(c)):
+        # a consumer that cannot live in the tile (a Slice of rows): the tile still accumulates
+        # on the stack, writes the whole result back, and the consumers run after it
+        for c in consumers:
+            schedule_spatial(sch, c, lanes)
+        consumers = [sch.cache_write(block, 0, "global")]
+    elif _writes_param(sch, block):  # no epilogue: accumulate in a tile buffer, then write back
         consumers.insert(0, sch.cache_write(block, 0, "global"))
     for c in consumers:
         sch.reverse_compute_at(c, par)

@@ -10,6 +10,7 @@ TVM 0.27's CPU pipeline leaves each kernel a serial, scalar loop nest. This rule
 """
 from __future__ import annotations
 
+import tvm
 from tvm import s_tir, tirx
 from tvm_ffi import get_global_func
 from tvm.s_tir.dlight.analysis import normalize_prim_func
@@ -57,6 +58,13 @@ def _has_init(sch: s_tir.Schedule, block) -> bool:
     return sch.get(block).init is not None
 
 
+def _written_elems(sch: s_tir.Schedule, block) -> int:
+    n = 1
+    for d in sch.get(block).writes[0].source.shape:
+        n *= int(d) if isinstance(d, tirx.IntImm) else 1 << 30
+    return n
+
+
 def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
     """compute_inline / reverse_compute_inline everything possible, except padding blocks that
     feed a reduction (their bounds test would land in its innermost loop). Padding that feeds
@@ -76,8 +84,14 @@ def inline_elementwise(sch: s_tir.Schedule, infos: list) -> list:
                 continue
             if _has_init(sch, info.block_rv):
                 continue
-            into_init = any(_has_init(sch, p) for p in sch.get_producers(info.block_rv))
-            for how in (sch.compute_inline,) if into_init else (sch.compute_inline, sch.reverse_compute_inline):
+            producers = sch.get_producers(info.block_rv)
+            into_init = any(_has_init(sch, p) for p in producers)
+            # A consumer that keeps only part of its producer's output (a Slice of rows after a
+            # conv) must not be reverse-inlined: TVM rewrites the producer to store straight into
+            # the consumer's smaller buffer over the producer's whole domain, out of bounds (a
+            # wrong answer, issue 16: difftest seed 31624; test_conv_then_slice_of_rows_nhwc).
+            shrinks = any(_written_elems(sch, p) > _written_elems(sch, info.block_rv) for p in producers)
+            for how in (sch.compute_inline,) if into_init or shrinks else (sch.compute_inline, sch.reverse_compute_inline):
                 try:
                     how(info.block_rv)
                 except Exception:  # noqa: BLE001 - TVM raises ScheduleError subclasses
@@ -275,6 +289,43 @@ def _try_pad(sch: s_tir.Schedule, block, lanes: int) -> bool:
         return False
 
 
+def _same_expr(a, b) -> bool:
+    """Structural equality of two index expressions (this wheel exposes only the asserting
+    form to Python)."""
+    try:
+        tvm.ir.assert_structural_equal(a, b)
+        return True
+    except (ValueError, AssertionError, tvm.error.TVMError):
+        return False
+    except Exception:  # noqa: BLE001 - whatever else the FFI raises means "not equal"
+        return False
+
+
+def tile_safe_consumer(sch: s_tir.Schedule, consumer, producer) -> bool:
+    """Whether ``consumer`` may be computed inside ``producer``'s tile loop: it reads the producer
+    at exactly the indices it writes, and keeps every axis the producer has more than one of. A
+    consumer that keeps one row of several (a Slice of row 0 after a conv) loses that axis in
+    normalization, so TVM put it in every tile, reading rows other tiles compute (a wrong answer,
+    issue 16: difftest seed 31624, test_conv_then_slice_of_rows_nhwc)."""
+    pb = sch.get(producer).writes[0].source
+    c = sch.get(consumer)
+    w = c.writes[0]
+    pshape, cshape = list(pb.shape), list(w.source.shape)
+    if len(pshape) != len(cshape):
+        return False
+    for a, b in zip(pshape, cshape):
+        if isinstance(a, tirx.IntImm) and isinstance(b, tirx.IntImm) and int(b) == 1 and int(a) > 1:
+            return False
+    for r in c.reads:
+        if r.source.same_as(pb):
+            if len(r.region) != len(w.region):
+                return False
+            for x, y in zip(r.region, w.region):
+                if not _same_expr(x.min, y.min):
+                    return False
+    return True
+
+
 def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
     """Blocks after reduction ``red`` that may be computed inside its tile: each must read only
     function inputs and blocks already in the chain, and must not be a padding block. (A padding
@@ -289,6 +340,8 @@ def epilogue_chain(sch: s_tir.Schedule, red, infos: list) -> list:
         # residual pad); a block that writes a larger, padded buffer is not.
         padding_grows = _is_padding(sch, info.block_rv) and _write_shape(sch, info.block_rv) != red_shape
         if padding_grows or not info.is_injective() or not producers <= allowed or not producers:
+            break
+        if sch.get(red.block_rv).name_hint in producers and not tile_safe_consumer(sch, info.block_rv, red.block_rv):
             break
         chain.append(info)
         allowed.add(sch.get(info.block_rv).name_hint)
