@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -220,33 +219,14 @@ def make_model(name: str, builder: Builder, seed: int = 0):
 
 
 def measure(name: str, builder: Builder, work: Path, threads: int, runs: int, rounds: int, clock: str) -> dict:
-    import edgec
-    import onnxruntime as ort
-    from edgec.benchmark import alternate, kernels_call
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from shape_grid import measure_model
 
     model, feeds = make_model(name, builder)
-    t0 = time.perf_counter()
     try:
-        art = edgec.compile(model, out=work / "".join(ch if ch.isalnum() else "_" for ch in name), force=True,
-                            tuning_db=False)
+        return measure_model(name, model, feeds, work, threads, runs, rounds, clock)
     except Exception as e:  # noqa: BLE001 - a row, not a crash: the table is the point
         return {"case": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"}
-    compile_s = time.perf_counter() - t0
-    sess = edgec.load(art.path, threads=threads)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.log_severity_level = 3
-    ref = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    want = ref.run(None, feeds)[0]
-    got = sess.run(feeds)["y"]
-    err = float(np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30))
-    # The kernels, not the Python entry: inputs already device tensors (Session.run's copy of a
-    # misaligned numpy input is a per-call cost that tools/bench.py's whole models include)
-    stats = alternate({"edgec": kernels_call(sess, feeds), "ort": lambda: ref.run(None, feeds)},
-                      runs=runs, rounds=rounds)
-    key = "cpu_median_ms" if clock == "cpu" else "median_ms"
-    e, o = getattr(stats["edgec"], key), getattr(stats["ort"], key)
-    return {"case": name, "edgec_ms": e, "ort_ms": o, "ratio": e / o, "rel_l2": err, "compile_s": compile_s}
 
 
 def table(rows: list[dict]) -> str:

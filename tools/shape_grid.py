@@ -112,14 +112,17 @@ def build(case: Case, seed: int = 0):
     return onnx.shape_inference.infer_shapes(model), {"x": x}
 
 
-def measure_case(case: Case, work: Path, threads: int, runs: int, rounds: int, clock: str = "wall") -> dict:
+def measure_model(name: str, model, feeds: dict, work: Path, threads: int, runs: int, rounds: int,
+                  clock: str = "wall") -> dict:
+    """Compile ``model`` untuned, check it against ORT, time both (alternating rounds); shared by
+    tools/op_grid.py. Compile errors propagate (op_grid turns them into rows)."""
     import edgec
     import onnxruntime as ort
     from edgec.benchmark import alternate, kernels_call
 
-    model, feeds = build(case)
     t0 = time.perf_counter()
-    art = edgec.compile(model, out=work / case.name.replace(" ", "_").replace("/", "_"), force=True, tuning_db=False)
+    art = edgec.compile(model, out=work / "".join(ch if ch.isalnum() else "_" for ch in name), force=True,
+                        tuning_db=False)
     compile_s = time.perf_counter() - t0
     sess = edgec.load(art.path, threads=threads)
     so = ort.SessionOptions()
@@ -133,14 +136,17 @@ def measure_case(case: Case, work: Path, threads: int, runs: int, rounds: int, c
     # misaligned numpy input is a per-call cost that tools/bench.py's whole models include)
     stats = alternate({"edgec": kernels_call(sess, feeds), "ort": lambda: ref.run(None, feeds)},
                       runs=runs, rounds=rounds)
-    if clock == "cpu":
-        e, o = stats["edgec"].cpu_median_ms, stats["ort"].cpu_median_ms
-    else:
-        e, o = stats["edgec"].median_ms, stats["ort"].median_ms
-    return {"case": case.name, "kind": case.kind, "gflop": case.flops / 1e9, "edgec_ms": e, "ort_ms": o,
-            "ratio": e / o, "rel_l2": err, "compile_s": compile_s,
+    key = "cpu_median_ms" if clock == "cpu" else "median_ms"
+    e, o = getattr(stats["edgec"], key), getattr(stats["ort"], key)
+    return {"case": name, "edgec_ms": e, "ort_ms": o, "ratio": e / o, "rel_l2": err, "compile_s": compile_s,
             "schedule_stats": {k: v for k, v in art.manifest.compile_options.get("schedule_stats", {}).items()
                                if k != "errors"}}
+
+
+def measure_case(case: Case, work: Path, threads: int, runs: int, rounds: int, clock: str = "wall") -> dict:
+    model, feeds = build(case)
+    row = measure_model(case.name, model, feeds, work, threads, runs, rounds, clock)
+    return {**row, "kind": case.kind, "gflop": case.flops / 1e9}
 
 
 def geomean(xs: list[float]) -> float:
