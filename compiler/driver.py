@@ -152,7 +152,7 @@ def _lower_int8(mod, tgt: Target, schedule: str, speed_guard: bool | None, drop_
         from edgec.compiler.int8.guard import measure
         from edgec.compiler.schedules import relax_pipeline
 
-        times = measure(mod, isa, to_tvm(tgt), relax_pipeline(tgt, schedule), log.isEnabledFor(logging.INFO))
+        times = measure(mod, isa, to_tvm(tgt), relax_pipeline(tgt, schedule))
         stats.guard_us = [[round(f * 1e6, 1), round(q * 1e6, 1)] for f, q in times]
         keep = lambda i, _plan: times[i][1] < times[i][0]  # noqa: E731
     return lower_int8(mod, isa, stats, keep=keep, drop_qdq=False), stats

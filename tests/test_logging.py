@@ -65,3 +65,25 @@ def test_cli_levels(tmp_path):
     assert js.returncode == 0 and "[edgec]" not in js.stderr, js.stderr
     debug = run_cli("-v", "compile", str(p), "-o", str(tmp_path / "d"))
     assert debug.returncode == 0 and "[edgec] pass" in debug.stderr
+
+
+def print_calls(py) -> list[int]:
+    """Line numbers of calls to the builtin print in a Python file (console.print is not one)."""
+    import ast
+
+    tree = ast.parse(py.read_text())
+    return [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
+
+
+def test_library_code_never_prints(tmp_path):
+    """Library modules log; only the CLI writes to stdout/stderr (and it does so through rich)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "x.py").write_text("def f():\n    print('hi')\n    console.print('ok')\n")
+    assert print_calls(tmp_path / "x.py") == [2]  # the check sees a print and only that
+    bad = [f"{py.relative_to(root)}:{line}"
+           for folder in ("edgec", "compiler", "runtime", "models", "targets")
+           for py in sorted((root / folder).rglob("*.py")) for line in print_calls(py)]
+    assert not bad, bad

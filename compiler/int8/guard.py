@@ -7,7 +7,7 @@ int8 kernel only if it is faster, so int8 never makes a layer slower than float 
 Cross targets get the static rules only (rewrite.py)."""
 from __future__ import annotations
 
-import sys
+import logging
 import time
 
 import numpy as np
@@ -16,6 +16,8 @@ from tvm import relax
 
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.rewrite import Int8Stats, _const, find_plans, lower_int8
+
+log = logging.getLogger(__name__)
 
 
 def _layer_function(bb: relax.BlockBuilder, mod: tvm.IRModule, plan, var2val: dict, name: str) -> None:
@@ -57,7 +59,7 @@ def _build(mod: tvm.IRModule, target, pipeline):
     return relax.VirtualMachine(ex, tvm.cpu())
 
 
-def measure(mod: tvm.IRModule, isa: DotISA, target, pipeline, verbose: bool = False) -> list[tuple[float, float]]:
+def measure(mod: tvm.IRModule, isa: DotISA, target, pipeline) -> list[tuple[float, float]]:
     """(float seconds, int8 seconds) per candidate layer of ``mod["main"]``, in plan order.
     ``mod`` is the module lower_int8 will rewrite, after drop_unused_qdq."""
     plans, var2val = find_plans(mod["main"], Int8Stats())
@@ -72,8 +74,7 @@ def measure(mod: tvm.IRModule, isa: DotISA, target, pipeline, verbose: bool = Fa
     t0 = time.perf_counter()
     vm_f = _build(float_mod, target, pipeline)
     vm_q = _build(lower_int8(float_mod, isa, drop_qdq=False), target, pipeline)
-    if verbose:
-        print(f"[edgec] speed guard: built {len(names)} layers twice in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    log.info("speed guard: built %d layers twice in %.1fs", len(names), time.perf_counter() - t0)
     rng = np.random.default_rng(0)
     out = []
     for name, plan in zip(names, plans.values()):
