@@ -166,3 +166,28 @@ def test_int8_step_ignores_the_placeholder_scale_of_a_zero_range():
     g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
                           [helper.make_tensor_value_info("d1", TensorProto.FLOAT, [4])], inits)
     assert dt.activation_lsb(helper.make_model(g)) == pytest.approx(0.01)
+
+
+def test_int8_dropped_rounding_is_arbitrated_and_a_wrong_answer_is_not():
+    """int8 seed 30903 (host), cut to its QDQ depthwise conv -> LayerNormalization: edgec drops the
+    conv output's Q/DQ pair (no int8 kernel reads it, compiler/int8/qdq.py), ORT rounds it, and the
+    LayerNorm of a row whose spread is about one step turns the half-step difference into rel-L2
+    0.12. DROPPED_ROUNDING accepts that only when edgec with the pairs kept matches ORT and stock
+    lowering with the same pairs dropped matches edgec; an output moved by 0.5 is not accepted."""
+    import tvm
+
+    from edgec.compiler.int8 import dot_isa
+
+    host = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
+    if dot_isa(host) is None:
+        pytest.skip("no int8 ISA on this host: edgec keeps every fake-quant pair")
+    from edgec.models.random_graphs import random_inputs
+
+    dt = _difftest()
+    model = onnx.load(REPO / "tests" / "data" / "difftest_int8" / "int8-seed30903-layernorm.onnx")
+    feeds, lsb = random_inputs(model, 30903), dt.activation_lsb(model)
+    out = dt.check(model, feeds, dt.INT8_RTOL_L2, lsb=lsb)
+    assert out.status == "mismatch", out  # the design difference is there ...
+    assert dt.dropped_rounding_explains(model, feeds, dt.INT8_RTOL_L2, out.got, lsb=lsb)  # ... and explained
+    moved = {k: v + 0.5 for k, v in out.got.items()}
+    assert not dt.dropped_rounding_explains(model, feeds, dt.INT8_RTOL_L2, moved, lsb=lsb)

@@ -22,6 +22,7 @@ The exit status is 1 when any failure is unexplained.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -164,6 +165,64 @@ def agrees_with_onnx_reference(model: onnx.ModelProto, feeds: dict, got: dict, t
     return bool(rel <= tol)
 
 
+# Arbitration for int8: edgec drops the fake-quant pairs no int8 kernel reads
+# (compiler/int8/qdq.py), and with them their rounding, by design. A LayerNormalization (or any
+# op that divides by a spread) after such a pair turns ORT's half-step rounding into a large error
+# when a normalized row is nearly flat (host int8 seeds 30817, 30903: rel-L2 0.096 and 0.14).
+DROPPED_ROUNDING = Known("edgec-int8-dropped-fake-quant",
+                         "edgec drops the Q/DQ pairs no int8 kernel reads (compiler/int8/qdq.py) and so "
+                         "skips their rounding; ORT rounds. Counted only when edgec with every pair kept "
+                         "matches ORT and stock TVM lowering with the same pairs dropped matches edgec",
+                         lambda m, o: False)
+
+
+@contextlib.contextmanager
+def _fake_quant(mode: str):
+    """Compile under a changed fake-quant policy, for DROPPED_ROUNDING's two checks. "keep": the
+    default pipeline keeps every Q/DQ pair (int8 kernels and schedules unchanged). "drop": the
+    stock lowering (schedule="none") drops the pairs the default pipeline drops, so the two differ
+    in their kernels and schedules only. Patches edgec's driver for the duration (restored after)."""
+    import edgec.compiler.driver as drv
+    import edgec.compiler.int8.rewrite as rw
+
+    saved = drv._lower_int8, rw.drop_unused_qdq
+    if mode == "keep":
+        rw.drop_unused_qdq = lambda mod, stats=None, keep_before=(): mod
+    else:
+        def lower(mod, tgt, schedule, speed_guard, drop_fake_quant):
+            if schedule != "none":
+                return saved[0](mod, tgt, schedule, speed_guard, drop_fake_quant)
+            from edgec.compiler.int8 import Int8Stats, dot_isa
+            from edgec.compiler.int8.qdq import KEEP_BEFORE
+            from edgec.compiler.tvm_target import to_tvm
+
+            if dot_isa(to_tvm(tgt)) is None:  # the default pipeline drops nothing there either
+                return None
+            stats = Int8Stats()
+            return saved[1](mod, stats, () if drop_fake_quant else KEEP_BEFORE), stats
+        drv._lower_int8 = lower
+    try:
+        yield
+    finally:
+        drv._lower_int8, rw.drop_unused_qdq = saved
+
+
+def dropped_rounding_explains(model: onnx.ModelProto, feeds: dict, tol: float, got: dict, target: str = "host",
+                              lsb: float = 0.0) -> bool:
+    """An int8 "schedule" mismatch is DROPPED_ROUNDING when both hold: (1) edgec with every
+    fake-quant pair kept matches ORT, and (2) edgec's own outputs ``got`` match stock TVM
+    lowering with the same pairs dropped. (1) alone could hide a schedule bug that only shows
+    without the pairs; (2) alone could hide a wrong drop decision."""
+    try:
+        with _fake_quant("keep"):
+            if check(model, feeds, tol, target=target, lsb=lsb).status != "ok":
+                return False
+        with _fake_quant("drop"):
+            return check(model, feeds, tol, schedule="none", target=target, ref=got, lsb=lsb).status == "ok"
+    except Exception:  # noqa: BLE001 - the driver changed under the patch: no arbitration then
+        return False
+
+
 def known_issue(model: onnx.ModelProto, outcome: "Outcome") -> Known | None:
     return next((k for k in KNOWN if k.matches(model, outcome)), None)
 
@@ -231,8 +290,6 @@ def _rel_l2(got: dict, ref: dict) -> tuple[float, float]:
 
 
 def compile_edgec(model: onnx.ModelProto, out: Path, schedule: str = "default", target: str = "host"):
-    import contextlib
-
     import edgec
 
     with contextlib.redirect_stdout(sys.stderr):  # TVM's importer prints its errors: keep --json clean
@@ -342,6 +399,10 @@ def run_case(seed: int, int8: bool = False, target: str = "host", save: Path | N
         case.klass = classify(model, feeds, tol, out, target, lsb)
         if case.klass == "import" and agrees_with_onnx_reference(model, feeds, out.got, tol):
             case.klass = f"known:{ORT_DIFFERS.name}"
+            case.seconds = time.perf_counter() - t0
+            return case
+        if int8 and case.klass == "schedule" and dropped_rounding_explains(model, feeds, tol, out.got, target, lsb):
+            case.klass = f"known:{DROPPED_ROUNDING.name}"
             case.seconds = time.perf_counter() - t0
             return case
         reduced = model
