@@ -10,6 +10,7 @@ runs on TVM's VM instead.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +107,7 @@ class _Walker:
         self.storages: list[list[int]] = []  # [size, first use, last use]
         self.var_storage: dict = {}
         self.constants: dict = {}  # relax.Constant -> tensor index
+        self.by_content: dict = {}  # (dtype, shape, sha256 of the bytes) -> tensor index
         self.step = 0
         for i, p in enumerate(func.params):
             shape, dtype = _static_shape(p.ty, f"input {p.name}")
@@ -122,15 +124,22 @@ class _Walker:
             self.storages[t.storage][2] = max(self.storages[t.storage][2], self.step)
 
     def _constant(self, c) -> int:
+        """The constant's tensor in the weights blob. Equal constants share one copy: lowering an
+        unrolled recurrence leaves one Constant object per step for the same matrix (silero-vad-seq:
+        32 copies of a 256 KB weight), and distinct copies would be streamed from memory each step
+        where one stays in cache."""
         if c not in self.constants:
             shape, dtype = _static_shape(c.ty, "a constant")
-            data = c.value.numpy()
+            data = np.asarray(c.value.numpy(), order="C")  # (ascontiguousarray makes 0-d 1-d)
             if data.dtype != np.dtype(dtype) or data.shape != shape:
                 raise NotPlannable(f"constant {dtype}{list(shape)} holds {data.dtype}{list(data.shape)}")
-            offset = self.plan.weights_bytes
-            self.constants[c] = self._tensor(PlanTensor("weights", shape, dtype, offset=offset))
-            self.plan.weights.append((offset, np.ascontiguousarray(data)))
-            self.plan.weights_bytes = _align(self.plan.weights_bytes + data.nbytes)
+            key = (dtype, shape, hashlib.sha256(data.tobytes()).digest())
+            if key not in self.by_content:
+                offset = self.plan.weights_bytes
+                self.by_content[key] = self._tensor(PlanTensor("weights", shape, dtype, offset=offset))
+                self.plan.weights.append((offset, data))
+                self.plan.weights_bytes = _align(self.plan.weights_bytes + data.nbytes)
+            self.constants[c] = self.by_content[key]
         return self.constants[c]
 
     def arg(self, e) -> tuple[str, object]:
