@@ -2,7 +2,12 @@
 (ratios survive a busy machine; absolute times do not). Both at 1 thread, through Session.run
 (input checks, binding and output copies included), timed as the calling thread's CPU time.
 
-    python tools/micro_vs_vm.py [--models mlp,cnn,transformer,ppocr-cls] [--rounds 7] [--calls 200]
+    python tools/micro_vs_vm.py [--models mlp,cnn,transformer,ppocr-cls|zoo] [--rounds 7] [--calls 200]
+                                [--work DIR [--compile-only]]
+
+``--work DIR`` keeps the compiled artifacts there and reuses them, so the compiles can run
+first (``--compile-only``, no benchmark lock needed) and the timing alone under
+``flock /tmp/edgec-bench.lock``.
 """
 from __future__ import annotations
 
@@ -20,6 +25,13 @@ from edgec.models.tiny import tiny_cnn, tiny_mlp, tiny_transformer
 TINY = {"mlp": tiny_mlp, "cnn": lambda: tiny_cnn(batch=1), "transformer": tiny_transformer}
 
 
+def _zoo() -> list[str]:
+    """Every zoo model, then the tiny ones."""
+    from edgec.models import registry
+
+    return sorted(registry()) + list(TINY)
+
+
 def _per_call(sess, feeds, calls: int) -> float:
     """CPU seconds of the calling thread per call: at 1 thread both runtimes run every kernel on
     it, and time other processes take on a shared machine is not counted."""
@@ -29,16 +41,26 @@ def _per_call(sess, feeds, calls: int) -> float:
     return (time.thread_time() - t0) / calls
 
 
-def compare(name: str, work: Path, rounds: int, calls: int) -> dict:
-    model = TINY[name]() if name in TINY else name
+def _artifact(name: str, work: Path, runtime: str) -> Path:
+    """The artifact for ``runtime``, compiled unless ``work`` already holds it."""
+    path = work / f"{name}-{runtime}"
+    if not (path / "manifest.json").exists():
+        model = TINY[name]() if name in TINY else name
+        edgec.compile(model, out=path, runtime=runtime, force=True)
+    return path
+
+
+def compare(name: str, work: Path, rounds: int, calls: int, compile_only: bool = False) -> dict:
     try:
-        micro = edgec.compile(model, out=work / f"{name}-micro", runtime="micro")
+        micro = _artifact(name, work, "micro")
     except edgec.errors.EdgecError as e:  # the plan cannot express it: the VM is what runs it
         return {"model": name, "micro_us": "-", "vm_us": "-", "micro/vm": f"refused: {str(e)[:60]}"}
-    vm = edgec.compile(model, out=work / f"{name}-vm", runtime="vm")
-    s_micro, s_vm = edgec.load(micro.path, threads=1), edgec.load(vm.path, threads=1)
+    vm = _artifact(name, work, "vm")
+    if compile_only:
+        return {"model": name, "micro_us": "-", "vm_us": "-", "micro/vm": "compiled"}
+    s_micro, s_vm = edgec.load(micro, threads=1), edgec.load(vm, threads=1)
     rng = np.random.default_rng(0)
-    feeds = {t.name: rng.uniform(0, 1, t.shape).astype(t.dtype) for t in micro.manifest.inputs}
+    feeds = {t.name: rng.uniform(0, 1, t.shape).astype(t.dtype) for t in s_micro.manifest.inputs}
     n = max(3, calls if name in TINY else calls // 20)
     for s in (s_micro, s_vm):
         _per_call(s, feeds, 3)
@@ -52,15 +74,22 @@ def compare(name: str, work: Path, rounds: int, calls: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mlp,cnn,transformer,ppocr-cls")
+    ap.add_argument("--models", default="mlp,cnn,transformer,ppocr-cls", help="comma-separated, or 'zoo' for all")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--work", type=Path, help="keep (and reuse) the compiled artifacts here")
+    ap.add_argument("--compile-only", action="store_true", help="compile into --work, time nothing")
     args = ap.parse_args()
+    if args.compile_only and not args.work:
+        ap.error("--compile-only needs --work")
+    names = _zoo() if args.models == "zoo" else args.models.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{'model':<14}{'micro us':>10}{'vm us':>10}{'micro/vm':>10}")
-        for name in args.models.split(","):
-            r = compare(name, Path(tmp), args.rounds, args.calls)
-            print(f"{r['model']:<14}{r['micro_us']:>10}{r['vm_us']:>10}{r['micro/vm']:>10}", flush=True)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"{'model':<28}{'micro us':>10}{'vm us':>10}{'micro/vm':>10}")
+        for name in names:
+            r = compare(name, work, args.rounds, args.calls, args.compile_only)
+            print(f"{r['model']:<28}{r['micro_us']:>10}{r['vm_us']:>10}{r['micro/vm']:>10}", flush=True)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,14 @@ def test_ppocr_verifies_on_the_micro_runtime_under_qemu(tmp_path, target, model)
     art = edgec.compile(model, target=target, out=tmp_path / model, runtime="micro")
     res = edgec.verify(art)
     assert res.ran_on.startswith("emulated") and res.passed and res.rel_l2_error <= 1e-4, res
+
+
+def test_runtime_code_for_aarch64_fits_64_kb():
+    """Issue 15's bound on the runtime itself (stripped, aarch64, no kernels or weights): the
+    library Python loads and the bundle's runner, built with the rpi4 cross compiler."""
+    _needs("rpi4")
+    from edgec.micro_bundle import runner_build
+
+    build = runner_build(load_target("rpi4").to_dict())
+    sizes = {name: (build / name).stat().st_size for name in ("libedgec_micro.so", "edgec-run")}
+    assert all(0 < n <= 64 * 1024 for n in sizes.values()), sizes
