@@ -97,12 +97,17 @@ def runtime_libs(arch: str, quiet: bool = False) -> Path:
     return out
 
 
+# runtime/micro files the native build compiles too (CMakeLists.txt): part of its sources' hash
+_SHARED_MICRO = ("sha256.c", "sha256.h")
+
+
 def native_sources_hash() -> str:
-    """sha256 over runtime/native: cached builds and bundles are keyed by it."""
+    """sha256 over runtime/native and the runtime/micro files it shares: cached builds and
+    bundles are keyed by it."""
     h = hashlib.sha256()
-    for p in sorted(NATIVE_SRC.glob("*")):
-        if p.is_file():
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    files = [p for p in sorted(NATIVE_SRC.glob("*")) if p.is_file()]
+    for p in files + [NATIVE_SRC.parent / "micro" / name for name in _SHARED_MICRO]:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 

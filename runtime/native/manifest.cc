@@ -87,7 +87,7 @@ std::string SelfHashProblem(const std::string& data) {
     return "its manifest_sha256 is not a sha256 hex digest";
   std::string blank = data;
   blank.replace(start, 64, std::string(64, '0'));
-  if (edgec_sha256::Hex(blank.data(), blank.size()) != data.substr(start, 64))
+  if (edgec_digest::Hex(blank.data(), blank.size()) != data.substr(start, 64))
     return "its content does not match its manifest_sha256";
   return "";
 }
@@ -145,7 +145,7 @@ void CheckLibrary(const Manifest& m, const std::string& library_path) {
   if (lstat(library_path.c_str(), &st) != 0) throw std::runtime_error(library_path + " is missing");
   if (S_ISLNK(st.st_mode)) throw std::runtime_error(library_path + " is a symlink; artifacts hold regular files only");
   if (!S_ISREG(st.st_mode)) throw std::runtime_error(library_path + " is not a regular file");
-  if (edgec_sha256::HexOfFile(library_path) != m.library_sha256)
+  if (edgec_digest::HexOfFile(library_path) != m.library_sha256)
     throw std::runtime_error(library_path + " was modified or truncated: its sha256 does not match " + m.path);
 }
 
