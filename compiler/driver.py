@@ -4,17 +4,15 @@ Prune/quantize steps, zoo lookup and the output folder's staging and --force rul
 up (edgec/compiling.py); this module only turns one model and one set of options into code."""
 from __future__ import annotations
 
-import struct
 import logging
 import time
 from pathlib import Path
 
 import tvm
 
-from edgec.compiler import passes
 from edgec.compiler.backends import backend_for
-from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
-from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
+from edgec.compiler.frontends.imported import Imported, check_dims
+from edgec.compiler.frontends.registry import FRONTENDS
 from edgec.compiler.options import CompileOptions
 from edgec.compiler.source import SourceModel
 from edgec.compiler.weights import weight_bytes
@@ -30,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # ONNX ops whose output shape depends on the data: edgec compiles static shapes only.
 _DATA_DEPENDENT = ("NonZero", "Unique", "NonMaxSuppression", "Compress")
-MAX_DIM = 2**31 - 1  # TVM indexes with int32 by default; larger dims are refused up front
 
 
 def _signature(mod, names: list[str], src: SourceModel | None = None) -> list[TensorSpec]:
@@ -53,71 +50,14 @@ def _signature(mod, names: list[str], src: SourceModel | None = None) -> list[Te
         if str(i.dtype) not in DTYPES:
             raise ModelFormatError(f"output '{n}' has dtype {i.dtype}; edgec returns {', '.join(sorted(DTYPES))}")
         specs.append(TensorSpec(n, tuple(int(d) for d in shape), str(i.dtype)))
-    _check_dims(specs, "output")
+    check_dims(specs, "output")
     return specs
 
 
-def _check_dims(specs: list[TensorSpec], what: str) -> None:
-    """Dims an artifact can carry (0..2^31-1) and dtypes it knows (runtime/manifest.py DTYPES)."""
-    for t in specs:
-        if t.dtype not in DTYPES:
-            raise ModelFormatError(f"{what} '{t.name}' has dtype {t.dtype}; edgec supports {', '.join(sorted(DTYPES))}")
-        if any(d < 0 for d in t.shape):
-            raise ModelFormatError(f"{what} '{t.name}' has a negative dimension: shape {list(t.shape)}",
-                                   hint="the model is corrupt, or its shape is dynamic: pin it with --input-shape")
-        if any(d > MAX_DIM for d in t.shape):
-            raise UserInputError(f"{what} '{t.name}' has shape {list(t.shape)}: edgec supports dimensions up to "
-                                 f"2^31-1", hint="is the shape right? pin it with --input-shape NAME=D1,D2,...")
-
-
-def import_model(src: SourceModel, opts: CompileOptions):
-    """Run the graph passes and the TVM importer: returns (IRModule, inputs, output names, reports)."""
-    if src.format == "onnx":
-        both = sorted(set(opts.input_values) & set(opts.input_shapes))
-        if both:
-            raise UserInputError(f"{both}: give an input a value (--input-value) or a shape (--input-shape), not both")
-        # a zoo entry's pinned inputs apply to every caller (compile, bench's FLOP count...); the user's win
-        values = {**{k: v for k, v in src.default_values.items() if k not in opts.input_shapes}, **opts.input_values}
-        shapes = {k: v for k, v in {**src.default_shapes, **opts.input_shapes}.items() if k not in values}
-        ctx = passes.PassContext(input_shapes=shapes, input_values=values, verbose=True)
-        names = opts.pipeline
-        if values and "pin_input_values" not in names:  # a custom pipeline still pins them
-            names = ["pin_input_values", *names]
-        model, reports = passes.run_pipeline(src.onnx, names, ctx)
-        from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
-
-        check_onnx_ops(model)  # an unsupported op is the clearer message than the dtype it takes
-        inputs = [TensorSpec(vi.name, tuple(dims(vi)), _onnx_dtype(vi)) for vi in graph_inputs(model)]
-        _check_dims(inputs, "input")
-        mod = onnx_to_relax(model, {t.name: t.shape for t in inputs})
-        out_names = [o.name for o in model.graph.output]
-    else:
-        if opts.input_shapes or opts.input_values:
-            raise UserInputError("--input-shape / --input-value are not supported for TFLite models (their inputs are fixed)")
-        reports = []
-        inputs = [TensorSpec(n, s, d) for n, s, d in src.tflite.io()]
-        _check_dims(inputs, "input")
-        try:
-            mod = tflite_to_relax(src.tflite)
-        except struct.error as e:  # flatbuffers reads lazily: a table pointing outside the file shows here
-            raise ModelFormatError(f"{src.path} is not a valid TFLite model (a table points outside the file: {e}); "
-                                   "the file may be truncated or corrupt") from None
-        out_names = [n for n, _, _ in src.tflite.io(outputs=True)]
-    return mod, inputs, out_names, reports
-
-
-def _onnx_dtype(vi) -> str:
-    import onnx
-
-    t = vi.type.tensor_type.elem_type
-    try:
-        name = str(onnx.helper.tensor_dtype_to_np_dtype(t))
-    except (KeyError, ValueError, TypeError):
-        name = onnx.TensorProto.DataType.Name(t) if t in onnx.TensorProto.DataType.values() else str(t)
-    if name not in DTYPES:
-        raise ModelFormatError(f"input '{vi.name}' has element type {name}; edgec takes inputs of "
-                               f"{', '.join(sorted(DTYPES))}")
-    return name
+def import_model(src: SourceModel, opts: CompileOptions) -> Imported:
+    """The source's frontend (compiler/frontends/registry.py) imports it: graph passes where the
+    format has them, then TVM's importer. Returns (IRModule, inputs, output names, pass reports)."""
+    return FRONTENDS.get(src.format).import_fn()(src, opts)
 
 
 def _tuning_db(target: Target, tuning: str):

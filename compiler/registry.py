@@ -1,6 +1,6 @@
-"""A registry of named methods (quantization schemes, prune methods): name -> options dataclass +
-function. Entries are declared as data and their functions imported on first use, so the CLI can
-offer the names as choices without importing onnx or ONNX Runtime."""
+"""A registry of named methods (quantization schemes, prune methods, model formats): name -> options
+dataclass + function. Entries are declared as data and their functions imported on first use, so
+the CLI can offer the names as choices without importing onnx or ONNX Runtime."""
 from __future__ import annotations
 
 import importlib
@@ -19,11 +19,18 @@ class Entry:
     needs_calib: bool = False  # refuses to run without calibration data
 
     def load(self) -> Callable:
-        module, _, attr = self.function.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return load_attr(self.function)
+
+
+def load_attr(spec: str) -> Callable:
+    """The object a "module:attribute" string names, importing the module now."""
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class Registry:
+    """Entries by name (anything with a ``name``); an unknown name is a UserInputError naming the known ones."""
+
     def __init__(self, what: str, flag: str) -> None:
         self.what, self.flag, self.entries = what, flag, {}
 
@@ -36,7 +43,7 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(self.entries)
 
-    def get(self, name: str) -> Entry:
+    def get(self, name: str):
         try:
             return self.entries[name]
         except KeyError:

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import onnx
 
-from edgec.compiler.frontends.detect import detect_format, read_model_bytes
-from edgec.compiler.frontends.onnx_frontend import parse_onnx, validate_onnx
-from edgec.compiler.frontends.tflite_frontend import TFLiteModel, parse_tflite
+from edgec.compiler.frontends.detect import read_model_bytes
+from edgec.compiler.frontends.onnx_frontend import validate_onnx
+from edgec.compiler.frontends.registry import detect
 from edgec.errors import UserInputError
 
 
 @dataclass
 class SourceModel:
-    format: str  # "onnx" | "tflite"
+    format: str  # a frontend's name (compiler/frontends/registry.py): "onnx" | "tflite"
     data: bytes  # the original bytes, for the reference runtime and the source hash
-    onnx: "onnx.ModelProto | None" = None
-    tflite: "TFLiteModel | None" = None
+    parsed: object = None  # what the frontend's parse made of ``data``
     path: str = ""
     zoo: str = ""
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -30,6 +29,15 @@ class SourceModel:
     default_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     default_values: dict[str, object] = field(default_factory=dict)  # zoo inputs pinned by value
     derived: bool = False  # made by a step (prune, quantize): the artifact keeps it as source.onnx
+
+    @property
+    def onnx(self) -> "onnx.ModelProto | None":
+        return self.parsed if self.format == "onnx" else None
+
+    @property
+    def tflite(self):
+        """The parsed TFLiteModel (compiler/frontends/tflite_frontend.py), or None."""
+        return self.parsed if self.format == "tflite" else None
 
     @property
     def sha256(self) -> str:
@@ -40,7 +48,7 @@ class SourceModel:
 
     def derive(self, model: onnx.ModelProto) -> "SourceModel":
         """The model a step made from this one: new bytes, the same input ranges and samples."""
-        return replace(self, format="onnx", data=model.SerializeToString(), onnx=model, tflite=None,
+        return replace(self, format="onnx", data=model.SerializeToString(), parsed=model,
                        path="<ModelProto>", zoo="", default_shapes={}, default_values={}, derived=True)
 
 
@@ -50,15 +58,10 @@ def load_source(model: "str | Path | onnx.ModelProto | SourceModel") -> SourceMo
         return model
     if isinstance(model, onnx.ModelProto):
         validate_onnx(model, "the given ModelProto")
-        return SourceModel("onnx", model.SerializeToString(), onnx=model, path="<ModelProto>")
+        return SourceModel("onnx", model.SerializeToString(), parsed=model, path="<ModelProto>")
     if not isinstance(model, (str, Path)):
         raise UserInputError(f"model must be a path, a zoo name or an onnx.ModelProto, not {type(model).__name__}")
     path = Path(model)
     data = read_model_bytes(path)
-    fmt = detect_format(data, path)
-    src = SourceModel(fmt, data, path=str(path.resolve()))
-    if fmt == "onnx":
-        src.onnx = parse_onnx(data, str(path))
-    else:
-        src.tflite = parse_tflite(data, str(path))
-    return src
+    frontend = detect(data, path)
+    return SourceModel(frontend.name, data, frontend.parse_fn()(data, str(path)), path=str(path.resolve()))

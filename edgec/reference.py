@@ -87,9 +87,15 @@ def _mediapipe_custom_ops(data: bytes) -> dict[str, set[int]]:
         return {}
 
 
+# the reference runtime of each frontend (compiler/frontends/registry.py), by format name
+REFERENCES = {"onnx": OnnxRuntimeRef, "tflite": LiteRTRef}
+
+
 def reference_for(fmt: str, data: bytes, threads: int = 0, qdq: bool | None = None):
     """The reference runtime for a model's bytes; ``qdq``: see ort_session (ONNX only)."""
-    return OnnxRuntimeRef(data, threads, qdq) if fmt == "onnx" else LiteRTRef(data, threads)
+    if fmt not in REFERENCES:
+        raise ModelFormatError(f"no reference runtime for {fmt!r} models; edgec has one for {', '.join(REFERENCES)}")
+    return OnnxRuntimeRef(data, threads, qdq) if fmt == "onnx" else REFERENCES[fmt](data, threads)
 
 
 _LAYOUT_OPS = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity"})

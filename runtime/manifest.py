@@ -36,7 +36,10 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # dtypes an edgec artifact can take or return (numpy spelling; the native runner knows the same)
 DTYPES = frozenset({"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
                     "uint32", "uint64", "bool"})
-MAX_DIM = 1 << 31  # dims are below it (compiler/driver.py refuses larger ones)
+# the compiler's frontends by name (compiler/frontends/registry.py; the runtime cannot import it,
+# tests/compiler/test_frontends.py checks the two agree)
+SOURCE_FORMATS = ("onnx", "tflite")
+MAX_DIM = 1 << 31  # dims are below it (compiler/frontends/imported.py refuses larger ones)
 MAX_DEPTH = 64  # JSON nesting, as runtime/native/json.h
 
 
@@ -138,9 +141,9 @@ def _check_consumed(d: dict) -> None:
                     and all(isinstance(f, str) for f in req["cpu_features"])):
         raise ValueError("target.requires must hold machine (a string) and cpu_features (a list of strings)")
     src = d.get("source_model")
-    if not (isinstance(src, dict) and src.get("format") in ("onnx", "tflite") and isinstance(src.get("sha256"), str)
+    if not (isinstance(src, dict) and src.get("format") in SOURCE_FORMATS and isinstance(src.get("sha256"), str)
             and all(isinstance(src.get(k, ""), str) for k in ("path", "zoo"))):
-        raise ValueError("source_model must hold format (onnx/tflite), sha256, path and zoo strings")
+        raise ValueError(f"source_model must hold format ({'/'.join(SOURCE_FORMATS)}), sha256, path and zoo strings")
     opts = d.get("compile_options") or {}
     ranges, samples = opts.get("input_ranges", {}), opts.get("input_samples", {})
     if not (isinstance(ranges, dict) and all(isinstance(v, list) and len(v) == 2 and all(map(_is_num, v))

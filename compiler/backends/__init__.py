@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from edgec.compiler.registry import load_attr
 from edgec.errors import UserInputError
 
 _MODULES = {"llvm": "llvm_cpu", "cuda": "cuda"}  # target kind -> backend module
@@ -33,8 +34,7 @@ class Backend:
         return f"model.{fmt}"
 
     def call(self, hook: str, *args):
-        module, _, name = hook.partition(":")
-        return getattr(importlib.import_module(module), name)(*args)
+        return load_attr(hook)(*args)
 
 
 def backend_for(target) -> Backend:

@@ -1,8 +1,9 @@
-"""Tell ONNX from TFLite by content (not by file name) and read the bytes with clear errors."""
+"""Read a model file's bytes with clear errors and tell its format by content (not by file name)."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from edgec.compiler.frontends.registry import detect
 from edgec.errors import ModelFormatError, UserInputError
 from edgec.runtime.files import MODEL_LIMIT, read_bytes
 
@@ -20,9 +21,6 @@ def read_model_bytes(path: Path) -> bytes:
 
 
 def detect_format(data: bytes, path: Path | None = None) -> str:
-    """'tflite' when the flatbuffer identifier TFL3 is present, else 'onnx' (protobuf has no magic)."""
-    if len(data) >= 8 and data[4:8] == b"TFL3":
-        return "tflite"
-    if path is not None and Path(path).suffix.lower() == ".tflite":
-        raise ModelFormatError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier); truncated or corrupt?")
-    return "onnx"
+    """The format's name by content (the frontend registry's ``detect``): 'tflite' when the
+    flatbuffer identifier TFL3 is present, else 'onnx' (protobuf has no magic)."""
+    return detect(data, path).name
