@@ -191,3 +191,21 @@ def test_int8_dropped_rounding_is_arbitrated_and_a_wrong_answer_is_not():
     assert dt.dropped_rounding_explains(model, feeds, dt.INT8_RTOL_L2, out.got, lsb=lsb)  # ... and explained
     moved = {k: v + 0.5 for k, v in out.got.items()}
     assert not dt.dropped_rounding_explains(model, feeds, dt.INT8_RTOL_L2, moved, lsb=lsb)
+
+
+def test_resize_with_fractional_scales_refused_clearly_is_the_known_difference():
+    """Since 773df85 edgec refuses a linear Resize whose scales give no whole output size (TVM
+    would map coordinates differently from ONNX): the refusal is the documented difference, not a
+    finding (fp32 seed 40244: [1, 41, 5, 27] x 0.5). Another compile error is still a finding."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = _difftest()
+    s = numpy_helper.from_array(np.array([1, 1, 0.5, 0.5], np.float32), "s")
+    g = helper.make_graph([helper.make_node("Resize", ["x", "", "s"], ["y"], mode="linear")], "r",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 27])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 13])], [s])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    refused = dt.Outcome("compile_error", error="UnsupportedOperatorError: hint: export the Resize with another "
+                                                 "coordinate_transformation_mode, or open an issue")
+    assert dt.known_issue(m, refused).name == "tvm-resize-scales-truncated"
+    assert dt.known_issue(m, dt.Outcome("compile_error", error="TVMError: Divide by zero")) is None

@@ -94,8 +94,12 @@ KNOWN = [
     Known("tvm-resize-scales-truncated",
           "TVM's ONNX importer turns Resize scales into sizes floor(scale * dim) and then maps "
           "coordinates with the size ratio; ONNX (and ORT, and onnx.reference) use 1/scale. They differ "
-          "whenever scale * dim is not an integer (23 * 0.5 -> 11: ratio 2.09 instead of 2)",
-          lambda m, o: o.status == "mismatch" and _resize_scale_truncates(m)),
+          "whenever scale * dim is not an integer (23 * 0.5 -> 11: ratio 2.09 instead of 2). Since commit "
+          "773df85 edgec refuses a linear/cubic Resize of that kind with a clear UnsupportedOperatorError; "
+          "nearest still differs silently",
+          lambda m, o: _resize_scale_truncates(m) and (
+              o.status == "mismatch"
+              or (o.status == "compile_error" and "UnsupportedOperatorError" in o.error and "Resize" in o.error))),
     Known("tvm-maxpool-same-lower-floor",
           "TVM's ONNX importer sizes a MaxPool with auto_pad=SAME_LOWER as floor(in / stride) instead of "
           "ceil(in / stride) (onnx_frontend.Pool): with in % stride != 0 the output is one row/column short. "
