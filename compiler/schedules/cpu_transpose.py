@@ -15,7 +15,8 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
-from edgec.compiler.schedules.cpu_generic import maybe_parallel, vector_lanes, work
+from edgec.compiler.kernels.transpose_tiles import DTYPES, LANES, Transpose2D, transpose_2d_func
+from edgec.compiler.schedules.cpu_generic import MIN_PARALLEL_WORK, maybe_parallel, vector_lanes, work
 
 TILE = 16
 
@@ -42,6 +43,38 @@ def _swapped_axes(sch: s_tir.Schedule, block) -> tuple[int, int] | None:
     return inner_out, out_axis_of_in_last
 
 
+def _register_tiled(func: tirx.PrimFunc, sch: s_tir.Schedule, block) -> s_tir.Schedule | None:
+    """compiler/kernels/transpose_tiles.py's kernel in place of ``func`` when the permute is a
+    batched 2-D transpose of a whole 8 x 8 tile or more, of a dtype it shuffles; else None."""
+    stmt = sch.get(block)
+    body = stmt.body
+    src, dst = stmt.reads[0].source, stmt.writes[0].source
+    # (0.27's PrimFunc exposes no buffer map: the params carry their buffers' names)
+    if [str(p.name) for p in func.params] != [str(src.name), str(dst.name)] or str(src.dtype) not in DTYPES:
+        return None
+    try:
+        in_shape = tuple(int(d) for d in src.shape)
+        out_shape = tuple(int(d) for d in dst.shape)
+    except (TypeError, ValueError):
+        return None
+    perm = []
+    for out_index in body.indices:
+        k = next((k for k, v in enumerate(body.value.indices) if v.same_as(out_index)), None)
+        if k is None:
+            return None
+        perm.append(k)
+    if sorted(perm) != list(range(len(in_shape))) or tuple(in_shape[k] for k in perm) != out_shape:
+        return None
+    t = Transpose2D.of_permutation(in_shape, tuple(perm))
+    if t is None or t.rows < LANES or t.cols < LANES:
+        return None
+    total = t.batch * t.rows * t.cols
+    new = transpose_2d_func(in_shape, out_shape, str(src.dtype), t, parallel=total >= MIN_PARALLEL_WORK)
+    for key, value in (func.attrs or {}).items():
+        new = new.with_attr(key, value)
+    return s_tir.Schedule(new)
+
+
 class TransposeRule(ScheduleRule):
     """Claims PrimFuncs that are a single permutation copy; anything else goes to the next rule."""
 
@@ -58,6 +91,10 @@ class TransposeRule(ScheduleRule):
         axes = _swapped_axes(sch, blocks[0])
         if axes is None:
             return None
+        tiled = _register_tiled(func, sch, blocks[0])
+        if tiled is not None:
+            self.stats["transpose_tiles"] = self.stats.get("transpose_tiles", 0) + 1
+            return tiled
         loops = sch.get_loops(blocks[0])
         if len(loops) != len(sch.get(blocks[0]).iter_vars):
             return None
