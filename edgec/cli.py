@@ -412,6 +412,29 @@ def models_fetch(names, as_json) -> None:
             click.echo(f"{n}: {p}")
 
 
+def _model_step_options(fn):
+    """The options `edgec quantize` and `edgec prune` share (they write a model, not an artifact)."""
+    fn = click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)(fn)
+    fn = click.option("--force", is_flag=True, help="overwrite --out")(fn)
+    return click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")(fn)
+
+
+def _refuse_existing(out: Path, force: bool) -> None:
+    """Before any work: an existing --out needs --force (optimize.save_model checks again when writing)."""
+    if Path(out).exists() and not force:
+        raise UserInputError(f"{out} exists; pass --force to overwrite it")
+
+
+def _echo_metric(res) -> None:
+    if res.metric_before is not None:
+        click.echo(f"metric {res.metric_before:.4f} -> {res.metric_after:.4f}")
+
+
+def _echo_notes(res) -> None:
+    for note in res.notes:
+        click.echo(f"note: {note}")
+
+
 @cli.command("quantize")
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="quantized .onnx to write")
@@ -423,16 +446,13 @@ def models_fetch(names, as_json) -> None:
 @click.option("--per-tensor", is_flag=True, help="one weight scale per tensor instead of per output channel")
 @click.option("--max-drop", default=None, help="accuracy budget (e.g. 1%): keep the worst layers in float until it holds")
 @click.option("--report", is_flag=True, help="print per-layer SQNR / cosine between float and int8 activations")
-@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
-@click.option("--force", is_flag=True, help="overwrite --out")
-@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
+@_model_step_options
 def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_drop, report, input_shape, force,
                  as_json) -> None:
     """Quantize MODEL to standard QDQ ONNX (ONNX Runtime runs it too) or compress its weights."""
     from edgec.optimize import quantize_model, save_model
 
-    if Path(out).exists() and not force:
-        raise UserInputError(f"{out} exists; pass --force to overwrite it")
+    _refuse_existing(out, force)
     res = quantize_model(model, mode, calib, method, activations, not per_tensor, max_drop, report=report,
                          input_shapes=_parse_shapes(input_shape), verbose=not as_json)
     save_model(res.model, out, force)
@@ -440,12 +460,10 @@ def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_d
         _echo_json(res.summary() | {"out": str(out), "bytes": Path(out).stat().st_size})
         return
     click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.2f} MB, {mode})")
-    if res.metric_before is not None:
-        click.echo(f"metric {res.metric_before:.4f} -> {res.metric_after:.4f}")
+    _echo_metric(res)
     for r in res.layers:
         click.echo(f"  {r['layer'][:48]:<48} {r['op']:<7} SQNR {r['sqnr_db']:6.1f} dB  cosine {r['cosine']:.5f}")
-    for note in res.notes:
-        click.echo(f"note: {note}")
+    _echo_notes(res)
 
 
 @cli.command("prune")
@@ -460,9 +478,7 @@ def quantize_cmd(model, out, mode, calib, method, activations, per_tensor, max_d
 @click.option("--criterion", type=click.Choice(CRITERIA), default="auto", show_default=True)
 @click.option("--no-reconstruct", is_flag=True, help="skip the least-squares refit of the next layers")
 @click.option("--max-drop", default=None, help="accuracy budget, e.g. 1%: back off layers until it holds")
-@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,..")
-@click.option("--force", is_flag=True, help="overwrite --out")
-@click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
+@_model_step_options
 def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_reconstruct, max_drop, input_shape,
               force, as_json) -> None:
     """Prune MODEL: remove whole channels (structured, really faster) or zero small weights
@@ -470,8 +486,7 @@ def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_r
     ordinary ONNX model that ONNX Runtime and edgec compile run."""
     from edgec.optimize import prune_model, save_model
 
-    if Path(out).exists() and not force:
-        raise UserInputError(f"{out} exists; pass --force to overwrite it")
+    _refuse_existing(out, force)
     res = prune_model(model, method, ratio, sparsity, calib, criterion, not no_reconstruct, max_drop,
                       input_shapes=_parse_shapes(input_shape), scope=scope, verbose=not as_json)
     save_model(res.model, out, force)
@@ -481,15 +496,13 @@ def prune_cmd(model, out, method, ratio, sparsity, scope, calib, criterion, no_r
     click.echo(f"wrote {out}: params {res.params_before:,} -> {res.params_after:,} "
                f"({res.params_after / max(res.params_before, 1):.2f}x), FLOPs {res.flops_before / 1e6:.1f}M -> "
                f"{res.flops_after / 1e6:.1f}M ({res.flops_after / max(res.flops_before, 1):.2f}x)")
-    if res.metric_before is not None:
-        click.echo(f"metric {res.metric_before:.4f} -> {res.metric_after:.4f}")
+    _echo_metric(res)
     for layer in res.layers:
         if "channels_before" in layer:
             click.echo(f"  {','.join(layer['producers'])[:50]:<50} channels {layer['channels_before']:>4} -> {layer['channels_after']:>4}")
         else:
             click.echo(f"  {layer['layer'][:50]:<50} sparsity {layer['sparsity']:.2f} of {layer['weights']:,}")
-    for note in res.notes:
-        click.echo(f"note: {note}")
+    _echo_notes(res)
 
 
 @cli.command("bench")
