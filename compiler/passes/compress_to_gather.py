@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.passes.graph_utils import copy_model, rewrite_nodes
 from edgec.compiler.passes.registry import PassContext, register
 
 
@@ -17,22 +17,19 @@ def compress_to_gather(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.M
     model = copy_model(model)
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    nodes, n = [], 0
-    for node in g.node:
+
+    def rewrite(node, _index, n):
         if node.op_type != "Compress" or node.domain not in ("", "ai.onnx") or node.input[1] not in inits:
-            nodes.append(node)
-            continue
+            return None
         keep = np.flatnonzero(numpy_helper.to_array(inits[node.input[1]]).reshape(-1)).astype(np.int64)
         axis = next((a.i for a in node.attribute if a.name == "axis"), None)
         p = f"{node.name or node.output[0]}/compress{n}"
         g.initializer.append(numpy_helper.from_array(keep, f"{p}/keep"))
-        x = node.input[0]
+        x, nodes = node.input[0], []
         if axis is None:  # over the flattened input
             g.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), f"{p}/flat"))
             nodes.append(helper.make_node("Reshape", [x, f"{p}/flat"], [f"{p}/x"]))
             x, axis = f"{p}/x", 0
-        nodes.append(helper.make_node("Gather", [x, f"{p}/keep"], [node.output[0]], axis=axis))
-        n += 1
-    del g.node[:]
-    g.node.extend(nodes)
-    return model, {"rewritten": n}
+        return nodes + [helper.make_node("Gather", [x, f"{p}/keep"], [node.output[0]], axis=axis)]
+
+    return model, {"rewritten": rewrite_nodes(g, rewrite)}

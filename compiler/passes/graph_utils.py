@@ -1,4 +1,4 @@
-"""Small helpers shared by the ONNX passes: consumers, initializer lookup, dead-node removal."""
+"""Small helpers shared by the ONNX passes: consumers, initializer lookup, node rewriting, dead-node removal."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,6 +25,28 @@ def consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
             if name:
                 uses[name].append(node)
     return uses
+
+
+def main_opset(model: onnx.ModelProto, default: int = 0) -> int:
+    """The version of the default ONNX domain the model imports (``default`` when it names none)."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default)
+
+
+def rewrite_nodes(graph: onnx.GraphProto, rewrite) -> int:
+    """Each node, in order, is kept or replaced by the nodes ``rewrite(node, index, done)`` returns
+    (None keeps it; ``done``: how many were replaced before, for unique names). ``rewrite`` may add
+    initializers to ``graph``, not nodes. Returns how many nodes were replaced."""
+    nodes, done = [], 0
+    for index, node in enumerate(list(graph.node)):
+        new = rewrite(node, index, done)
+        if new is None:
+            nodes.append(node)
+        else:
+            nodes.extend(new)
+            done += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return done
 
 
 def to_array(t: onnx.TensorProto) -> np.ndarray:

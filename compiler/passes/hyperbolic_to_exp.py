@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.passes.graph_utils import copy_model, rewrite_nodes
 from edgec.compiler.passes.registry import PassContext, register
 
 _FLOATS = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
@@ -63,14 +63,11 @@ def hyperbolic_to_exp(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mo
     model = copy_model(model)
     g = model.graph
     types = _types(g)
-    nodes, n = [], 0
-    for node in g.node:
+
+    def rewrite(node, _index, n):
         dtype = _FLOATS.get(types.get(node.input[0] if node.input else "", 0))
         if node.op_type in ("Sinh", "Cosh") and node.domain in ("", "ai.onnx") and dtype is not None:
-            nodes.extend(_expand(node, dtype, g, n))
-            n += 1
-        else:
-            nodes.append(node)
-    del g.node[:]
-    g.node.extend(nodes)
-    return model, {"rewritten": n}
+            return _expand(node, dtype, g, n)
+        return None
+
+    return model, {"rewritten": rewrite_nodes(g, rewrite)}

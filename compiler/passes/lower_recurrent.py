@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.passes.graph_utils import copy_model, main_opset, rewrite_nodes
 from edgec.compiler.passes.infer_shapes import fresh_shapes
 from edgec.compiler.passes.registry import PassContext, register
 from edgec.errors import UnsupportedOperatorError
@@ -261,16 +261,9 @@ def lower_recurrent(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mode
         return model, {"lowered": 0}
     model = fresh_shapes(copy_model(model))
     g = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    nodes, lowered = [], 0
-    for i, node in enumerate(list(g.node)):
-        if node.op_type in GATES and node.domain in ("", "ai.onnx"):
-            nodes.extend(_lower(g, node, i, opset))
-            lowered += 1
-        else:
-            nodes.append(node)
-    del g.node[:]
-    g.node.extend(nodes)
+    opset = main_opset(model)
+    lowered = rewrite_nodes(g, lambda node, i, _done: _lower(g, node, i, opset)
+                            if node.op_type in GATES and node.domain in ("", "ai.onnx") else None)
     from edgec.compiler.passes.fold_constants import fold_constants
 
     model, folded = fold_constants(model, ctx)  # transpose the weights and sum the biases once

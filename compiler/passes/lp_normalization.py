@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.passes.graph_utils import copy_model, main_opset, rewrite_nodes
 from edgec.compiler.passes.registry import PassContext, register
 
 
@@ -15,14 +15,13 @@ def lp_normalization(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mod
         return model, {"rewritten": 0}
     model = copy_model(model)
     g = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    nodes, n = [], 0
-    for node in g.node:
+    opset = main_opset(model)
+
+    def rewrite(node, _index, n):
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         p = int(attrs.get("p", 2))
         if node.op_type != "LpNormalization" or node.domain not in ("", "ai.onnx") or p not in (1, 2):
-            nodes.append(node)
-            continue
+            return None
         axis, pre = int(attrs.get("axis", -1)), f"{node.name or node.output[0]}/lpnorm{n}"
         op = "ReduceL2" if p == 2 else "ReduceL1"
         if opset >= 18:  # axes an input from opset 18
@@ -30,8 +29,6 @@ def lp_normalization(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mod
             red = helper.make_node(op, [node.input[0], f"{pre}/axes"], [f"{pre}/norm"], keepdims=1)
         else:
             red = helper.make_node(op, [node.input[0]], [f"{pre}/norm"], axes=[axis], keepdims=1)
-        nodes += [red, helper.make_node("Div", [node.input[0], f"{pre}/norm"], [node.output[0]])]
-        n += 1
-    del g.node[:]
-    g.node.extend(nodes)
-    return model, {"rewritten": n}
+        return [red, helper.make_node("Div", [node.input[0], f"{pre}/norm"], [node.output[0]])]
+
+    return model, {"rewritten": rewrite_nodes(g, rewrite)}

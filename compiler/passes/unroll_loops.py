@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgec.compiler.passes.graph_utils import copy_model
+from edgec.compiler.passes.graph_utils import copy_model, main_opset, rewrite_nodes
 from edgec.compiler.passes.infer_shapes import fresh_shapes
 from edgec.compiler.passes.inline_if import _defined, _rename_graph
 from edgec.compiler.passes.registry import PassContext, register
@@ -171,21 +171,10 @@ def unroll_loops(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelPr
         return model, {"unrolled": 0}
     model = fresh_shapes(copy_model(model))
     g = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    nodes, unrolled = [], 0
-    for k, node in enumerate(list(g.node)):
-        new = None
-        if node.domain in ("", "ai.onnx") and node.op_type == "Scan":
-            new = _unroll_scan(g, node, k, opset)
-        elif node.domain in ("", "ai.onnx") and node.op_type == "Loop":
-            new = _unroll_loop(g, node, k, opset)
-        if new is None:
-            nodes.append(node)
-        else:
-            nodes.extend(new)
-            unrolled += 1
-    del g.node[:]
-    g.node.extend(nodes)
+    opset = main_opset(model)
+    unroll = {"Scan": _unroll_scan, "Loop": _unroll_loop}
+    unrolled = rewrite_nodes(g, lambda node, k, _done: unroll[node.op_type](g, node, k, opset)
+                             if node.domain in ("", "ai.onnx") and node.op_type in unroll else None)
     if not unrolled:
         return model, {"unrolled": 0}
     from edgec.compiler.passes.fold_constants import fold_constants
