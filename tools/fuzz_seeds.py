@@ -2,8 +2,6 @@
 downloads), so every mutation starts from something edgec compiles in about a second."""
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import onnx
 from onnx import TensorProto as T
@@ -63,86 +61,30 @@ def onnx_seeds() -> list[tuple[str, onnx.ModelProto, list[str]]]:
     return seeds
 
 
-def _vec(b, start, items, kind: str = "offset"):
-    start(b, len(items))
-    for it in reversed(items):
-        {"offset": b.PrependUOffsetTRelative, "int32": b.PrependInt32, "uint8": b.PrependUint8}[kind](it)
-    return b.EndVector()
-
-
 def tiny_tflite(inp: int = 4, out: int = 3, seed: int = 0, *, tensor_type: int = 0, opcode: int = 9,
                 op_inputs=(0, 1, 2), op_outputs=(3,), x_shape=None, w_bytes: int | None = None,
                 buffer_index: int = 1, version: int = 3, activation: int = 1) -> bytes:
     """A FULLY_CONNECTED(+ReLU) TFLite model, every structural field settable so the fuzzer can
     make it wrong in ways byte flips rarely reach (indices out of range, short buffers, bad types)."""
-    import flatbuffers
+    import tflite
 
-    mods = {m: importlib.import_module(f"tflite.{m}") for m in
-            ("Buffer", "Model", "Operator", "OperatorCode", "SubGraph", "Tensor", "FullyConnectedOptions")}
-    Buffer, Model, Operator, OperatorCode, SubGraph, Tensor, FCO = (mods[k] for k in (
-        "Buffer", "Model", "Operator", "OperatorCode", "SubGraph", "Tensor", "FullyConnectedOptions"))
+    from edgec.models.tflite_builder import TFLiteBuilder
+
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(out, inp)).astype(np.float32).tobytes()
     bias = rng.normal(size=(out,)).astype(np.float32).tobytes()
     if w_bytes is not None:
         w = (w * (1 + w_bytes // max(len(w), 1)))[:w_bytes]
-    b = flatbuffers.Builder(1024)
-    bufs = []
-    for data in (b"", w, bias):
-        dv = _vec(b, Buffer.BufferStartDataVector, list(data), "uint8") if data else None
-        Buffer.BufferStart(b)
-        if dv is not None:
-            Buffer.BufferAddData(b, dv)
-        bufs.append(Buffer.BufferEnd(b))
-    tensors = []
-    for name, shape, buf in (("x", list(x_shape or [1, inp]), 0), ("w", [out, inp], buffer_index), ("b", [out], 2),
-                             ("y", [1, out], 0)):
-        n = b.CreateString(name)
-        sv = _vec(b, Tensor.TensorStartShapeVector, shape, "int32")
-        Tensor.TensorStart(b)
-        Tensor.TensorAddShape(b, sv)
-        Tensor.TensorAddType(b, tensor_type)
-        Tensor.TensorAddBuffer(b, buf)
-        Tensor.TensorAddName(b, n)
-        tensors.append(Tensor.TensorEnd(b))
-    FCO.FullyConnectedOptionsStart(b)
-    FCO.FullyConnectedOptionsAddFusedActivationFunction(b, activation)
-    opts = FCO.FullyConnectedOptionsEnd(b)
-    ins = _vec(b, Operator.OperatorStartInputsVector, list(op_inputs), "int32")
-    outs = _vec(b, Operator.OperatorStartOutputsVector, list(op_outputs), "int32")
-    Operator.OperatorStart(b)
-    Operator.OperatorAddOpcodeIndex(b, 0)
-    Operator.OperatorAddInputs(b, ins)
-    Operator.OperatorAddOutputs(b, outs)
-    Operator.OperatorAddBuiltinOptionsType(b, 8)  # BuiltinOptions.FullyConnectedOptions
-    Operator.OperatorAddBuiltinOptions(b, opts)
-    op = Operator.OperatorEnd(b)
-    OperatorCode.OperatorCodeStart(b)
-    OperatorCode.OperatorCodeAddDeprecatedBuiltinCode(b, min(opcode, 127))
-    OperatorCode.OperatorCodeAddBuiltinCode(b, opcode)
-    OperatorCode.OperatorCodeAddVersion(b, 1)
-    code = OperatorCode.OperatorCodeEnd(b)
-    tv = _vec(b, SubGraph.SubGraphStartTensorsVector, tensors)
-    iv = _vec(b, SubGraph.SubGraphStartInputsVector, [0], "int32")
-    ov = _vec(b, SubGraph.SubGraphStartOutputsVector, [3], "int32")
-    opv = _vec(b, SubGraph.SubGraphStartOperatorsVector, [op])
-    sname = b.CreateString("main")
-    SubGraph.SubGraphStart(b)
-    SubGraph.SubGraphAddTensors(b, tv)
-    SubGraph.SubGraphAddInputs(b, iv)
-    SubGraph.SubGraphAddOutputs(b, ov)
-    SubGraph.SubGraphAddOperators(b, opv)
-    SubGraph.SubGraphAddName(b, sname)
-    sg = SubGraph.SubGraphEnd(b)
-    codes = _vec(b, Model.ModelStartOperatorCodesVector, [code])
-    sgs = _vec(b, Model.ModelStartSubgraphsVector, [sg])
-    bv = _vec(b, Model.ModelStartBuffersVector, bufs)
-    desc = b.CreateString("edgec fuzz seed")
-    Model.ModelStart(b)
-    Model.ModelAddVersion(b, version)
-    Model.ModelAddOperatorCodes(b, codes)
-    Model.ModelAddSubgraphs(b, sgs)
-    Model.ModelAddBuffers(b, bv)
-    Model.ModelAddDescription(b, desc)
-    b.Finish(Model.ModelEnd(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+
+    def options(b):
+        tflite.FullyConnectedOptionsStart(b)
+        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, activation)
+        return tflite.BuiltinOptions.FullyConnectedOptions, tflite.FullyConnectedOptionsEnd(b)
+
+    m = TFLiteBuilder()
+    m.tensor("x", list(x_shape or [1, inp]), tensor_type)
+    m.tensor("w", [out, inp], tensor_type, w, buffer=buffer_index)
+    m.tensor("b", [out], tensor_type, bias)
+    m.tensor("y", [1, out], tensor_type)
+    m.op(opcode, op_inputs, op_outputs, options=options)
+    return m.build([0], [3], version=version, description="edgec fuzz seed")
