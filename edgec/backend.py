@@ -26,6 +26,8 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, namedtupledict
 
 import edgec
+from edgec.compiler.passes.dtype_codec import carrier_np, from_bits
+from edgec.compiler.passes.exotic_dtypes import graph_io_dtypes
 from edgec.errors import InputSpecError, ModelFormatError, UserInputError
 
 
@@ -89,6 +91,7 @@ class EdgecBackendRep(BackendRep):
         self._tmp = Path(tempfile.mkdtemp(prefix="edgec-backend-"))
         self._session = None
         self._shapes: dict[str, tuple[int, ...]] | None = None
+        self.exotic = graph_io_dtypes(model)  # bfloat16, float8, int4...: the artifact takes/returns their bits
         self.pinned = shape_param_inputs(model)  # compiled as constants: their values come with run()
         self._values: dict[str, bytes] | None = None
         self._n = 0
@@ -140,8 +143,16 @@ class EdgecBackendRep(BackendRep):
         if self._session is None or self._values != key or (self._shapes != shapes and any(
                 _static_shape(vi) is None for vi in self.inputs)):
             self._compile(shapes, values)
-        outs = self._session.run({k: v for k, v in feeds.items() if k not in values})
+        outs = self._session.run({k: self._bits(k, v) for k, v in feeds.items() if k not in values})
+        outs = {k: from_bits(v, self.exotic[k]) if k in self.exotic else v for k, v in outs.items()}
         return namedtupledict("Outputs", self.output_names)(*[outs[n] for n in self.output_names])
+
+    def _bits(self, name: str, a: np.ndarray) -> np.ndarray:
+        """An input of a small dtype (bfloat16, float8, int4...) as the bits the artifact takes."""
+        t = self.exotic.get(name)
+        if t is None or a.dtype != onnx.helper.tensor_dtype_to_np_dtype(t):
+            return a
+        return np.ascontiguousarray(a).view(carrier_np(t))
 
     def close(self) -> None:
         self._session = None
