@@ -171,41 +171,57 @@ def package(artifact: "str | Path | Artifact", out: "str | Path", force: bool = 
     cxx = _cross_compiler(t) if is_foreign(t) else None
     libs = runtime_libs(arch, quiet)
     build = _native_build(arch, cxx, libs, quiet)
+    files = {lib: libs / lib for lib in ("libtvm_runtime.so", "libtvm_ffi.so")}
+    files |= {name: build / name for name in ("libedgec_runtime.so", "edgec-run", "edgec-rpc-server")}
+    run, sig = usage(art)
+    readme = (
+        f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')})\n\n"
+        f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
+        f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
+        "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n\n"
+        "To time it from a workstation: the RPC server listens on loopback only, so tunnel to it:\n"
+        "  ./edgec-rpc-server --port 9090                       (here, on the device)\n"
+        "  ssh -N -L 9090:127.0.0.1:9090 DEVICE &               (on the workstation), then there:\n"
+        f"  edgec bench MODEL -t {t['name']} --rpc 127.0.0.1:9090\n"
+        "or, on a trusted network only, expose it with a key of your own:\n"
+        "  ./edgec-rpc-server --host 0.0.0.0 --port 9090 --key SECRET\n"
+        f"  edgec bench MODEL -t {t['name']} --rpc DEVICE_IP:9090 --key SECRET\n"
+        "Any client with the key can run code on the device as this user. Uploads stay in the server's\n"
+        "private temporary folder, which is removed when it exits.\n")
+    return write_bundle(art, out, files, readme, {"run": run, "arch": arch, "target": t["name"]})
+
+
+def usage(art: Artifact) -> tuple[str, str]:
+    """A bundle's run command and its README's lines for the inputs and outputs (both runners
+    take the same arguments)."""
+    ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
+    run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
+    sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
+    sig += "\n" + "\n".join(f"  output {n}: {o.name} {o.dtype}{list(o.shape)} -> out/{n}.npy"
+                            for n, o in enumerate(art.manifest.outputs))
+    return run, sig
+
+
+def write_bundle(art: Artifact, out: Path, files: dict[str, Path], readme: str, record: dict,
+                 sizes: "dict[str, int] | None" = None) -> Bundle:
+    """The artifact's library and manifest, ``files`` (name in the bundle -> built file), README.txt
+    and the bundle record (``record`` + the files written: what --force may replace, edgec/outdir.py),
+    staged beside ``out`` and moved into place whole, so a failure leaves no half bundle."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         shutil.copy2(art.library, staging / art.manifest.library)
         shutil.copy2(art.path / MANIFEST, staging / MANIFEST)
-        for lib in ("libtvm_runtime.so", "libtvm_ffi.so"):
-            shutil.copy2(libs / lib, staging / lib)
-        shutil.copy2(build / "libedgec_runtime.so", staging / "libedgec_runtime.so")
-        shutil.copy2(build / "edgec-run", staging / "edgec-run")
-        shutil.copy2(build / "edgec-rpc-server", staging / "edgec-rpc-server")
-        ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
-        run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
-        sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
-        sig += "\n" + "\n".join(f"  output {n}: {o.name} {o.dtype}{list(o.shape)} -> out/{n}.npy"
-                                for n, o in enumerate(art.manifest.outputs))
-        (staging / "README.txt").write_text(
-            f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')})\n\n"
-            f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
-            f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
-            "No Python is needed: the runner links libtvm_runtime and libtvm_ffi from this folder ($ORIGIN).\n\n"
-            "To time it from a workstation: the RPC server listens on loopback only, so tunnel to it:\n"
-            "  ./edgec-rpc-server --port 9090                       (here, on the device)\n"
-            "  ssh -N -L 9090:127.0.0.1:9090 DEVICE &               (on the workstation), then there:\n"
-            f"  edgec bench MODEL -t {t['name']} --rpc 127.0.0.1:9090\n"
-            "or, on a trusted network only, expose it with a key of your own:\n"
-            "  ./edgec-rpc-server --host 0.0.0.0 --port 9090 --key SECRET\n"
-            f"  edgec bench MODEL -t {t['name']} --rpc DEVICE_IP:9090 --key SECRET\n"
-            "Any client with the key can run code on the device as this user. Uploads stay in the server's\n"
-            "private temporary folder, which is removed when it exits.\n")
-        written = sorted(p.name for p in staging.iterdir())  # the record --force trusts (edgec/outdir.py)
-        (staging / outdir.BUNDLE_RECORD).write_text(json.dumps({"run": run, "arch": arch, "target": t["name"],
-                                                                "files": written}, indent=2))
+        for name, src in files.items():
+            shutil.copy2(src, staging / name)
+        (staging / "README.txt").write_text(readme)
+        if sizes is not None:
+            record = record | {"sizes": sizes}
+        written = sorted(p.name for p in staging.iterdir())
+        (staging / outdir.BUNDLE_RECORD).write_text(json.dumps(record | {"files": written}, indent=2))
         outdir.replace(staging, out, "bundle", outdir.bundle_files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
-    return Bundle(out, sum(files.values()), run, files)
+    written = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    return Bundle(out, sum(written.values()), record["run"], written, sizes or {})

@@ -9,16 +9,16 @@ bundle/
 """
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgec import outdir
 from edgec.errors import ToolchainError, UserInputError
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.host import is_foreign
-from edgec.runtime.manifest import MANIFEST
+
+if TYPE_CHECKING:  # edgec.bundle imports this module
+    from edgec.bundle import Bundle
 
 
 def device_cc(target: dict) -> str | None:
@@ -42,48 +42,30 @@ def runner_build(target: dict, quiet: bool = True) -> Path:
     return build(device_cc(target))
 
 
-def package_micro(art: Artifact, out: Path, force: bool, quiet: bool):
-    from edgec.bundle import Bundle
-
-    t = art.manifest.target
+def package_micro(art: Artifact, out: Path, force: bool, quiet: bool) -> Bundle:
+    """The micro runtime's bundle (edgec.bundle.package calls this for a micro artifact)."""
+    from edgec.bundle import usage, write_bundle
     from edgec.runtime.micro_build import is_bare_metal
 
+    t = art.manifest.target
     if is_bare_metal(str(t.get("triple", ""))):
         raise UserInputError(f"{t['name']} is bare metal: its artifact is {art.manifest.library}, to link into your "
                              "firmware with runtime/micro (runtime/micro/baremetal shows how)",
                              hint="edgec verify runs it under qemu-system-arm")
     outdir.prepare(out, force, "bundle", outdir.bundle_files)
     build = runner_build(t, quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        shutil.copy2(art.library, staging / art.manifest.library)
-        shutil.copy2(art.path / MANIFEST, staging / MANIFEST)
-        shutil.copy2(build / "edgec-run", staging / "edgec-run")
-        ins = " ".join(f"--input {i.name}.npy" for i in art.manifest.inputs)
-        run = f"./edgec-run {art.manifest.library} {ins} --output-dir out --repeat 20"
-        sig = "\n".join(f"  input {n}: {i.name} {i.dtype}{list(i.shape)}" for n, i in enumerate(art.manifest.inputs))
-        sig += "\n" + "\n".join(f"  output {n}: {o.name} {o.dtype}{list(o.shape)} -> out/{n}.npy"
-                                for n, o in enumerate(art.manifest.outputs))
-        micro = art.manifest.compile_options.get("micro") or {}
-        (staging / "README.txt").write_text(
-            f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')}), micro runtime\n\n"
-            f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
-            f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
-            "No Python and no TVM runtime: edgec-run holds edgec's C runtime and needs only libc.\n"
-            f"Memory: arena {micro.get('arena_bytes', '?')} bytes, workspace {micro.get('workspace_bytes', '?')} "
-            "bytes per thread, weights inside model.so.\n")
-        sizes = bundle_sizes(staging / "edgec-run", staging / art.manifest.library, micro)
-        written = sorted(p.name for p in staging.iterdir())
-        (staging / outdir.BUNDLE_RECORD).write_text(json.dumps({"run": run, "arch": t["triple"].split("-")[0],
-                                                                "target": t["name"], "runtime": "micro",
-                                                                "sizes": sizes, "files": written}, indent=2))
-        outdir.replace(staging, out, "bundle", outdir.bundle_files)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
-    return Bundle(out, sum(files.values()), run, files, sizes)
+    run, sig = usage(art)
+    micro = art.manifest.compile_options.get("micro") or {}
+    readme = (
+        f"edgec bundle for {t['name']} ({t['triple']}, {t.get('cpu')}), micro runtime\n\n"
+        f"On the device, in this folder:\n  mkdir -p out && {run}\n\n"
+        f"Inputs are .npy files in the order below; outputs are written as out/N.npy.\n{sig}\n"
+        "No Python and no TVM runtime: edgec-run holds edgec's C runtime and needs only libc.\n"
+        f"Memory: arena {micro.get('arena_bytes', '?')} bytes, workspace {micro.get('workspace_bytes', '?')} "
+        "bytes per thread, weights inside model.so.\n")
+    sizes = bundle_sizes(build / "edgec-run", art.library, micro)
+    record = {"run": run, "arch": t["triple"].split("-")[0], "target": t["name"], "runtime": "micro"}
+    return write_bundle(art, out, {"edgec-run": build / "edgec-run"}, readme, record, sizes)
 
 
 def bundle_sizes(runner: Path, library: Path, micro: dict) -> dict[str, int]:
