@@ -40,3 +40,35 @@ def test_readme_names_files_that_exist():
     assert names, "the pattern found no file names"
     missing = sorted(n for n in names if not (ROOT / n).exists())
     assert not missing, missing
+
+
+TOP = ("edgec", "compiler", "runtime", "models", "targets", "tests", "tools", "docs")
+# a path under a top-level folder, anywhere in the text (code blocks and tables too): file, folder or glob
+_PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./*-]*[\w*/])" % "|".join(TOP))
+# a bare source file name in backticks (`epilogue.py`): some file in the tree has it
+_BARE = re.compile(r"`([\w-]+\.(?:py|toml|cc|h|c|sh))`")
+
+
+def named_paths(text: str) -> tuple[set[str], set[str]]:
+    """(paths under a top-level folder, bare file names) that ``text`` names; NAME is a placeholder."""
+    paths = {p.rstrip("/.") for p in _PATH.findall(text) if "NAME" not in p}
+    return paths, {b for b in _BARE.findall(text) if "NAME" not in b}
+
+
+def missing_paths(text: str) -> list[str]:
+    paths, bare = named_paths(text)
+    gone = [p for p in paths if not (any(ROOT.glob(p)) if "*" in p else (ROOT / p).exists())]
+    have = {f.name for top in TOP for f in (ROOT / top).rglob("*") if f.is_file()} | {f.name for f in ROOT.iterdir()}
+    return sorted(gone + [b for b in bare if b not in have])
+
+
+def test_the_path_check_sees_a_missing_file():
+    text = "`compiler/driver.py` and compiler/no_such.py, runtime/micro/, `registry.py` and `nowhere.py`"
+    assert named_paths(text)[0] == {"compiler/driver.py", "compiler/no_such.py", "runtime/micro"}
+    assert missing_paths(text) == ["compiler/no_such.py", "nowhere.py"]
+
+
+def test_readme_and_architecture_name_files_that_exist():
+    for doc in ("README.md", "docs/architecture.md"):
+        missing = missing_paths((ROOT / doc).read_text())
+        assert not missing, f"{doc} names {missing}"
