@@ -2,14 +2,20 @@
 TVM's importer (onnx_frontend.onnx_to_relax). Registered as the "onnx" frontend (registry.py)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgec.compiler import passes
 from edgec.compiler.frontends.imported import Imported, check_dims
 from edgec.compiler.frontends.onnx_frontend import check_onnx_ops, onnx_to_relax
 from edgec.errors import ModelFormatError, UserInputError
 from edgec.runtime.manifest import DTYPES, TensorSpec
 
+if TYPE_CHECKING:
+    from edgec.compiler.options import CompileOptions
+    from edgec.compiler.source import SourceModel
 
-def import_onnx(src, opts) -> Imported:
+
+def import_onnx(src: "SourceModel", opts: "CompileOptions") -> Imported:
     """``src``: a SourceModel of format "onnx"; ``opts``: its CompileOptions (shapes, values, pipeline)."""
     from edgec.compiler.passes.fix_input_shapes import dims, graph_inputs
 

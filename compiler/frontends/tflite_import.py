@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from edgec.compiler.frontends.imported import Imported, check_dims
 from edgec.compiler.frontends.tflite_frontend import tflite_to_relax
 from edgec.errors import ModelFormatError, UserInputError
 from edgec.runtime.manifest import TensorSpec
 
+if TYPE_CHECKING:
+    from edgec.compiler.options import CompileOptions
+    from edgec.compiler.source import SourceModel
 
-def import_tflite(src, opts) -> Imported:
+
+def import_tflite(src: "SourceModel", opts: "CompileOptions") -> Imported:
     """``src``: a SourceModel of format "tflite"; ``opts``: its CompileOptions (no shapes or values:
     a TFLite model's inputs are fixed)."""
     if opts.input_shapes or opts.input_values:
