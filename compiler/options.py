@@ -9,6 +9,7 @@ from pathlib import Path
 from edgec.errors import UserInputError
 
 SCHEDULES = ("default", "nchw", "none")  # edgec kernels + schedules | first-generation schedules | stock TVM
+RUNTIMES = ("auto", "micro", "vm")  # micro where the plan applies, else the VM | edgec's own | TVM's VM
 
 
 def default_pipeline() -> tuple[str, ...]:
@@ -45,6 +46,8 @@ class CompileOptions:
         object.__setattr__(self, "pipeline", tuple(self.pipeline))
         if self.schedule not in SCHEDULES:
             raise UserInputError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
+        if self.runtime is not None and self.runtime not in RUNTIMES:
+            raise UserInputError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if isinstance(self.tuning, Path):
             object.__setattr__(self, "tuning", str(self.tuning))
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgec.compiler.micro.plan import NotPlannable, Plan, build_plan
+from edgec.compiler.options import RUNTIMES
+from edgec.targets import Target
+
+if TYPE_CHECKING:
+    import tvm
 
 __all__ = ["NotPlannable", "Plan", "build_plan", "lower_for_micro", "build_micro"]
 
 
-def lower_for_micro(mod, target, pipeline):
-    """``mod`` through edgec's Relax pipeline (TVM's memory planning included), for ``target``."""
+def lower_for_micro(mod: "tvm.IRModule", target: Target, pipeline: "str | tvm.transform.Pass") -> "tvm.IRModule":
+    """``mod`` through edgec's Relax pipeline (TVM's memory planning included), for ``target``
+    (``pipeline`` as compiler.schedules.relax_pipeline gives it: a pass, or the name of TVM's own)."""
     from tvm import relax
 
     from edgec.compiler.tvm_target import to_tvm
@@ -23,7 +30,16 @@ def lower_for_micro(mod, target, pipeline):
         return pipeline(mod)
 
 
-def build_micro(lowered, target, out: Path, input_names: list[str], output_names: list[str]) -> dict:
+def _links_on_device(target: Target) -> bool:
+    """Android: the artifact is objects the app links with the NDK (the target's library = "tar"),
+    so there is no library for a plan to live in."""
+    from edgec.compiler.lower import library_name
+
+    return library_name(target).endswith(".tar")
+
+
+def build_micro(lowered: "tvm.IRModule", target: Target, out: Path, input_names: list[str],
+                output_names: list[str]) -> dict:
     """Plan ``lowered`` (from lower_for_micro), compile its kernels and link the library ``out``.
     Returns the sizes the manifest records. Raises NotPlannable when the VM is needed."""
     from edgec.compiler.micro.emit import write_sources
@@ -33,8 +49,8 @@ def build_micro(lowered, target, out: Path, input_names: list[str], output_names
 
     if target.kind != "llvm":
         raise NotPlannable(f"{target.kind} targets run on TVM's runtime")
-    if "android" in target.triple:
-        raise NotPlannable("Android artifacts are linked on the NDK (model.tar)")
+    if _links_on_device(target):
+        raise NotPlannable(f"{target.name} artifacts are objects linked on the device's toolchain (model.tar)")
     plan = build_plan(lowered)
     if len(plan.inputs) != len(input_names) or len(plan.outputs) != len(output_names):
         raise NotPlannable(f"main has {len(plan.inputs)} inputs and {len(plan.outputs)} outputs, the model "
@@ -50,20 +66,19 @@ def build_micro(lowered, target, out: Path, input_names: list[str], output_names
             "library_bytes": out.stat().st_size}
 
 
-RUNTIMES = ("auto", "micro", "vm")
 # Architectures no TVM runtime exists for (docs/targets.md): there the micro runtime is the default.
 _NO_TVM_RUNTIME = ("armv7", "arm", "thumb", "riscv")
 
 
-def default_runtime(target) -> str:
+def default_runtime(target: Target) -> str:
     """"auto" on targets TVM's runtime does not run on (armv7, riscv64, bare metal); "vm" elsewhere
     until the VM-specific tests and tools (native runner, RPC server) are split from the defaults
     (docs/micro-runtime.md, "Default")."""
     return "auto" if target.kind == "llvm" and target.triple.startswith(_NO_TVM_RUNTIME) else "vm"
 
 
-def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_names: list[str],
-                  output_names: list[str]) -> tuple[Path, dict]:
+def build_library(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline: "str | tvm.transform.Pass",
+                  runtime: str, input_names: list[str], output_names: list[str]) -> tuple[Path, dict]:
     """The artifact's library for ``runtime`` ("auto": micro where the plan can express the
     model, else TVM's VM; "micro": micro or a clear error; "vm": TVM's VM). Returns the library
     and what the manifest records under compile_options (runtime, micro sizes, why not micro)."""
@@ -80,7 +95,7 @@ def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_name
             raise UserInputError(f"{target.name} is bare metal: no TVM runtime exists for it", hint="use --runtime micro")
         return build_and_export(mod, target, out_dir, pipeline=pipeline), {"runtime": "vm"}
     why = None
-    if target.kind != "llvm" or "android" in target.triple:
+    if target.kind != "llvm" or _links_on_device(target):
         why = f"{target.name} artifacts run on TVM's runtime ({library_name(target)})"
     else:
         lowered = lower_for_micro(mod, target, pipeline)
@@ -92,6 +107,6 @@ def build_library(mod, target, out_dir: Path, pipeline, runtime: str, input_name
     if runtime == "micro" or bare:
         raise UserInputError(f"the micro runtime cannot run this model: {why}",
                              hint="a bare-metal target has no other runtime" if bare else "compile with --runtime vm")
-    if target.kind != "llvm" or "android" in target.triple:
+    if target.kind != "llvm" or _links_on_device(target):
         return build_and_export(mod, target, out_dir, pipeline=pipeline), {"runtime": "vm", "micro_refused": why}
     return build_and_export(lowered, target, out_dir, pipeline=None), {"runtime": "vm", "micro_refused": why}

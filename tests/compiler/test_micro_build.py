@@ -74,3 +74,19 @@ def test_armv7_artifacts_default_to_the_micro_runtime(tmp_path):
         pytest.skip("arm-linux-gnueabihf-gcc missing (tools/setup-system.sh installs it)")
     art = edgec.compile(tiny_mlp(), target="rpi3-armv7", out=tmp_path / "a")
     assert art.manifest.compile_options["runtime"] == "micro"
+
+
+def test_unknown_runtime_is_refused_by_the_options():
+    from edgec.compiler.options import CompileOptions
+
+    with pytest.raises(UserInputError, match="unknown runtime 'tflm'"):
+        CompileOptions(runtime="tflm")
+
+
+def test_a_target_linked_on_the_device_stays_on_the_vm(tmp_path):
+    """Android's artifact is objects for the NDK (library = "tar" in its TOML): no library for a plan."""
+    from edgec.models.tiny import tiny_mlp
+
+    art = edgec.compile(tiny_mlp(), target="android-arm64", out=tmp_path / "a", runtime="auto")
+    opts = art.manifest.compile_options
+    assert opts["runtime"] == "vm" and "model.tar" in opts["micro_refused"], opts
