@@ -51,6 +51,17 @@ def _const(g: onnx.GraphProto, inits: dict, name: str, value: np.ndarray) -> str
     return name
 
 
+def _size(g: onnx.GraphProto, inits: dict, name: str) -> int | None:
+    """Elements of a constant or of a graph value whose shape is known (scales fed at run time)."""
+    if name in inits:
+        return int(np.prod(inits[name].dims))
+    for vi in list(g.input) + list(g.value_info):
+        if vi.name == name and vi.type.tensor_type.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            return int(np.prod(dims)) if None not in dims else None
+    return None
+
+
 def _array(inits: dict, name: str, node: onnx.NodeProto) -> np.ndarray:
     if name not in inits:
         raise UnsupportedOperatorError({f"{node.op_type} with a non-constant input '{name}'": node.name or node.output[0]})
@@ -72,13 +83,20 @@ def _rewrite(node: onnx.NodeProto, inits: dict, g: onnx.GraphProto) -> list[onnx
     if node.op_type in ("QLinearConv", "QLinearMatMul"):
         x, xs, xz, w, ws, wz, ys, yz = ins[:8]
         w_axis = 0 if op == "Conv" else 1
-        per_channel = _array(inits, ws, node).size > 1
+        n_scales = _size(g, inits, ws)
+        if n_scales is None:
+            _array(inits, ws, node)  # unknown size and not constant: refused by name
+        per_channel = n_scales > 1
         xf = dq(x, xs, xz, f"{p}_xf")
         wf = dq(w, ws, wz, f"{p}_wf", w_axis if per_channel else None)
         args = [xf, wf]
         if op == "Conv" and ins[8]:  # int32 bias, scale x_scale * w_scale
-            bscale = (_array(inits, xs, node).astype(np.float32) * _array(inits, ws, node).astype(np.float32)).reshape(-1)
-            bs = _const(g, inits, f"{p}_bias_scale", bscale if per_channel else bscale.reshape(()))
+            if xs in inits and ws in inits:
+                bscale = (_array(inits, xs, node).astype(np.float32) * _array(inits, ws, node).astype(np.float32))
+                bs = _const(g, inits, f"{p}_bias_scale", bscale.reshape(-1) if per_channel else bscale.reshape(()))
+            else:  # scales fed at run time: the bias scale is computed in the graph
+                bs = f"{p}_bias_scale"
+                nodes.append(helper.make_node("Mul", [xs, ws], [bs], name=f"{p}/bias_scale"))
             args.append(dq(ins[8], bs, "", f"{p}_bf", 0 if per_channel else None))
         nodes.append(helper.make_node(op, args, [f"{p}_yf"], name=f"{p}/{op}", **attrs))
         nodes.append(helper.make_node("QuantizeLinear", [f"{p}_yf", ys] + ([yz] if yz else []), [node.output[0]],
@@ -88,14 +106,14 @@ def _rewrite(node: onnx.NodeProto, inits: dict, g: onnx.GraphProto) -> list[onnx
     x, w, xz, wz = ins[:4]
     one = _const(g, inits, f"{p}_one", np.array(1.0, np.float32))
     xf = dq(x, one, xz, f"{p}_xf")
-    w_arr = _array(inits, w, node)
-    wz_arr = _array(inits, wz, node) if wz else None
-    if wz_arr is not None and wz_arr.size > 1:
-        ones = _const(g, inits, f"{p}_ones", np.ones(wz_arr.size, np.float32))
+    n_wz = _size(g, inits, wz) if wz else None
+    if wz and n_wz is None:
+        _array(inits, wz, node)  # unknown size and not constant: refused by name
+    if n_wz is not None and n_wz > 1:
+        ones = _const(g, inits, f"{p}_ones", np.ones(n_wz, np.float32))
         wf = dq(w, ones, wz, f"{p}_wf", 0 if op == "Conv" else 1)
     else:
         wf = dq(w, one, wz, f"{p}_wf")
-    del w_arr
     nodes.append(helper.make_node(op, [xf, wf], [f"{p}_yf"], name=f"{p}/{op}", **attrs))
     nodes.append(helper.make_node("Cast", [f"{p}_yf"], [node.output[0]], to=onnx.TensorProto.INT32, name=f"{p}/cast"))
     return nodes
