@@ -195,3 +195,26 @@ def test_edge_depthwise_stays_nchw():
              helper.make_node("Conv", ["r", "w2"], ["y"], kernel_shape=[1, 1])]
     chain = check(_model(nodes, [_vi("x", [1, 16, 32, 32])], [_vi("y", [1, 8, 32, 32])], inits), min_kernels=2)
     assert chain["conv_tile"] == 2, chain
+
+
+@pytest.mark.parametrize("n, ci, co, hw, act", [
+    (1, 200, 70, 7, "Relu"),      # a 24 x 200 weight panel (19 KiB): blocked along input channels
+    (2, 320, 45, 9, None),        # batch 2, no epilogue: the partial sums go to the output itself
+    (1, 257, 40, 5, "Sigmoid"),   # a prime channel count: blocks must divide it, else unblocked
+])
+def test_pointwise_conv_with_large_weight_panel_blocks_its_reduction(n, ci, co, hw, act):
+    """compiler/schedules/cpu_conv.py _k_block: partial sums across input-channel blocks."""
+    stats = check(conv_model(n, ci, co, hw, 1, act=act), min_kernels=1)
+    assert stats.get("conv_k_blocked", 0) == (0 if ci == 257 else 1), stats
+
+
+def test_k_blocked_conv_with_a_residual_add():
+    rng = np.random.default_rng(5)
+    inits = {"w": rng.normal(0, 0.1, (48, 320, 1, 1)).astype(np.float32),
+             "b": rng.normal(0, 0.1, 48).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[1, 1]),
+             helper.make_node("Slice", ["x", "s0", "s1", "ax"], ["r"]),
+             helper.make_node("Add", ["c", "r"], ["y"])]
+    inits.update({"s0": np.array([0], np.int64), "s1": np.array([48], np.int64), "ax": np.array([1], np.int64)})
+    stats = check(_model(nodes, [_vi("x", [1, 320, 6, 6])], [_vi("y", [1, 48, 6, 6])], inits), min_kernels=1)
+    assert stats.get("conv_k_blocked", 0) == 1, stats
