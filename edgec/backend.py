@@ -49,7 +49,7 @@ _REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "R
 SHAPE_PARAMS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,), "Unsqueeze": (1,),
     "Pad": (1, 3), "Resize": (1, 2, 3), "Upsample": (1,), "TopK": (1,), "OneHot": (1,), "ConstantOfShape": (0,),
-    "Split": (1,), "Range": (0, 1, 2), "CenterCropPad": (1,), "CumSum": (1,), "Trilu": (1,), "Col2Im": (1, 2),
+    "Split": (1,), "Range": (0, 1, 2), "CenterCropPad": (1,), "CumSum": (1,), "CumProd": (1,), "Trilu": (1,), "Col2Im": (1, 2),
     "AffineGrid": (1,), "DFT": (1, 2), "STFT": (1, 3), "HannWindow": (0,), "HammingWindow": (0,),
     "BlackmanWindow": (0,), "MelWeightMatrix": (0, 1, 2, 3, 4), "Compress": (1,), "Loop": (0, 1),
     **{op: (1,) for op in _REDUCE}}
