@@ -9,11 +9,13 @@ import edgec.backend
 
 
 def _check(nodes, inputs, feeds, out_type, opset, inits=(), rtol=1e-5, atol=1e-6):
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                          [helper.make_tensor_value_info("y", out_type, None)], initializer=list(inits))
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    got = edgec.backend.run_model(model, [feeds[n] for n, _, _ in inputs])[0]
-    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    def model(out_shape):
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info("y", out_type, out_shape)], initializer=list(inits))
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+    want = ReferenceEvaluator(model(None)).run(None, feeds)[0]
+    got = edgec.backend.run_model(model(list(want.shape)), [feeds[n] for n, _, _ in inputs])[0]
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
