@@ -92,6 +92,25 @@ def _padded_input(data: te.Tensor, geo: ConvGeometry, channels: int, nchw: bool 
     return te.compute(shape, fn, name="edgec_pad")
 
 
+# Above this share of (output pixel, tap) pairs falling on the zero border, a depthwise conv
+# reads a zero-bordered copy of its input instead of selecting per tap (below).
+BORDER_TAPS_FOR_COPY = 0.25
+
+
+def _border_in_place(geo: ConvGeometry) -> bool:
+    """Whether a depthwise conv zeroes its border taps in place rather than from a padded copy.
+    The in-place select saves a pass over memory but costs a clamp, a test and a blend per tap:
+    on a 7x7 map with 5x5 taps (31% of taps on the border) it ran 2.0x ORT against 1.36x with the
+    copy; at 14x14 (16%) and for 3x3 taps (<= 18% from 7x7 up) in place was 5-45% faster (A/B,
+    tools/shape_grid.py depthwise rows, 2026-12-01)."""
+    def inside(n_out: int, k: int, s: int, d: int, before: int, size: int) -> int:
+        return sum(0 <= o * s + t * d - before < size for o in range(n_out) for t in range(k))
+
+    valid = inside(geo.out_h, geo.kh, geo.stride[0], geo.dilation[0], geo.pad[0], geo.h) \
+        * inside(geo.out_w, geo.kw, geo.stride[1], geo.dilation[1], geo.pad[1], geo.w)
+    return 1 - valid / (geo.out_h * geo.kh * geo.out_w * geo.kw) <= BORDER_TAPS_FOR_COPY
+
+
 def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Tile, nchw_input: bool = False
                 ) -> te.Tensor:
     """The conv as a padded-tile reduction, then a crop to the real output when padding was added.
@@ -102,7 +121,7 @@ def conv2d_nhwc(data: te.Tensor, packed: te.Tensor, geo: ConvGeometry, tile: Til
     dh, dw = geo.dilation
     # (a dense 1x1 conv reads NCHW directly: its broadcast loads do not care about the layout)
     direct_nchw = nchw_input and not geo.depthwise and not any(geo.pad)
-    in_place_border = geo.depthwise and geo.c % tile.V == 0 and not nchw_input
+    in_place_border = geo.depthwise and geo.c % tile.V == 0 and not nchw_input and _border_in_place(geo)
     xp = data if in_place_border or direct_nchw else \
         _padded_input(data, geo, op if geo.depthwise else geo.c, nchw_input)
     read = _nhwc_reader(xp, direct_nchw)

@@ -60,6 +60,7 @@ def check(model, min_tiled=1, min_kernels=0):
     (1, 8, 16, 24, 1, 2, 1),     # 1x1 stride 2 (no padding block: cache_read path)
     (1, 3, 8, 23, 7, 2, 1),      # 7x7 stride 2 stem
     (1, 24, 24, 31, 3, 1, 24),   # depthwise
+    (1, 32, 32, 7, 5, 1, 32),    # depthwise 5x5 on 7x7: 31% border taps, zero-bordered copy
     (1, 32, 32, 40, 3, 2, 32),   # depthwise stride 2
     (1, 24, 24, 15, 1, 1, 24),   # depthwise 1x1 (no reduction loop left after normalization)
     (1, 12, 18, 15, 3, 1, 3),    # grouped, 6 outputs per group: TVM's grouped conv
