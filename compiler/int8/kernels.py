@@ -259,11 +259,14 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                             for ci in T.vectorized(VL):
                                 xp[by // HP, by % HP, xx, c0 * VL + ci] = T.Cast(ad, ZP)
         for task in tile_loop(N * OH * XO):
-            b = task // (OH * XO)
-            y = task // XO % OH
-            x0 = task % XO * U
+            # bound values, not mutable locals: a local scalar is a workspace allocation per task
+            b = T.bind(task // (OH * XO))
+            y = T.bind(task // XO % OH)
+            x0 = T.bind(task % XO * U)
             for mo in range(MO // V):
-                acc = T.alloc_buffer((U, V, L), "int32", scope="local")
+                # "global" scope under 1 KB is a stack array (registers after LLVM's SROA); "local"
+                # was a TVMBackendAllocWorkspace call per tile (LowerTVMBuiltin)
+                acc = T.alloc_buffer((U, V, L), "int32", scope="global")
                 for u in T.unroll(U):
                     for v in T.unroll(V):
                         acc[u, v, T.ramp(0, 1, L)] = T.broadcast(T.int32(0), L)
