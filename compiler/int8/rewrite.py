@@ -372,5 +372,8 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
 
     from edgec.compiler.int8.qdq import quantize_by_reciprocal
 
+    from edgec.compiler.int8.requantize import fold_requantize
+
     mod = quantize_by_reciprocal(clip_to_min_max(mod))
-    return channels_last(relax.transform.CanonicalizeBindings()(mod))  # Clip as maximum/minimum: elementwise ops it can carry
+    mod = channels_last(relax.transform.CanonicalizeBindings()(mod))  # Clip as maximum/minimum: elementwise ops it can carry
+    return fold_requantize(mod)  # quantize -> dequantize between float ops without the int8 round trip
