@@ -52,6 +52,10 @@ def runtime_library() -> ctypes.CDLL:
             lib.edgec_num_outputs.argtypes = [p]
             for fn in (lib.edgec_input_info, lib.edgec_output_info):
                 fn.argtypes = [p, i, p, p, p, p]
+            lib.edgec_run_timed.argtypes = [p, ctypes.POINTER(ctypes.c_double), ctypes.c_char_p, sz]
+            lib.edgec_num_calls.argtypes = [p]
+            lib.edgec_call_name.argtypes = [p, i]
+            lib.edgec_call_name.restype = ctypes.c_char_p
             lib.edgec_free.argtypes = [p]
             lib.edgec_memory.argtypes = [p] + [ctypes.POINTER(ctypes.c_uint64)] * 3
             _LIB = lib
@@ -166,6 +170,20 @@ class MicroSession(Session):
                 self._run_once()
                 times.append(time.perf_counter() - t0)
         return times
+
+    def profile(self, feeds: dict, runs: int = 5) -> list[tuple[str, float]]:
+        """Per call of the plan, in order: (kernel, mean CPU seconds of the calling thread per run)
+        over ``runs`` runs after one warm-up (at 1 thread every kernel runs on that thread)."""
+        n = self._lib.edgec_num_calls(self._m)
+        seconds = (ctypes.c_double * max(n, 1))()
+        with self._lock:
+            arrays = self._bind(self._check(feeds))  # noqa: F841 - alive while the runs read them
+            self._run_once()
+            for _ in range(runs):
+                if self._lib.edgec_run_timed(self._m, seconds, self._err, _ERR_LEN):
+                    raise ArtifactError(f"{self._where}: the model failed while running: "
+                                        f"{self._err.value.decode(errors='replace')[:300]}")
+        return [(self._lib.edgec_call_name(self._m, i).decode(), seconds[i] / runs) for i in range(n)]
 
     def __del__(self) -> None:
         m, self._m = getattr(self, "_m", None), None

@@ -3,8 +3,9 @@
 
     python tools/profile_kernels.py out/cls [--top 20] [--runs 5]
 
-Uses the Relax VM's instrument hook (TVM 0.27 has no VM profiler): each call's wall time is
-recorded around the call, summed over --runs runs and grouped by kernel symbol."""
+A VM artifact through the Relax VM's instrument hook (TVM 0.27 has no VM profiler); a micro one
+(--runtime micro) through the runtime's own timer (edgec_run_timed). Either way each call's CPU
+time on the calling thread, at 1 thread, summed over --runs runs and grouped by kernel symbol."""
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,33 @@ from collections import defaultdict
 
 
 
+def profile_micro(path: str, runs: int = 5) -> list[tuple[str, float, int]]:
+    """(kernel, ms per run, calls per run) on the micro runtime, slowest first."""
+    import edgec
+    from edgec.runtime.artifact import Artifact
+    from edgec.verification import default_inputs
+
+    sess = edgec.load(path, threads=1)
+    total: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for name, seconds in sess.profile(default_inputs(Artifact.open(path)), runs):
+        total[name] += seconds
+        calls[name] += 1
+    return sorted(((k, 1e3 * v, calls[k]) for k, v in total.items()), key=lambda r: -r[1])
+
+
 def profile(path: str, runs: int = 5) -> list[tuple[str, float, int]]:
+    """(kernel, ms per run, calls per run), slowest first, on the artifact's own runtime."""
+    from edgec.runtime.artifact import Artifact
+
+    if Artifact.open(path).manifest.compile_options.get("runtime") == "micro":
+        return profile_micro(path, runs)
+    from edgec.runtime.threads import configure_threads
+
+    configure_threads(1)  # before TVM starts its pool: every kernel on this thread, as timed
     import tvm
     import tvm.runtime.vm
 
-    from edgec.runtime.artifact import Artifact
     from edgec.verification import default_inputs
 
     art = Artifact.open(path)

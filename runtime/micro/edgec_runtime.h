@@ -39,6 +39,13 @@ int edgec_bind_input(edgec_model* m, int index, const void* data, char* err, siz
 /* Run once with the inputs set so far. Allocates nothing. */
 int edgec_run(edgec_model* m, char* err, size_t err_len);
 
+/* The per-kernel profile: run once, adding each call's CPU time on the calling thread (seconds)
+ * to seconds[call], an array of edgec_num_calls entries; edgec_call_name names call i (the
+ * kernel, or "copy" for an output copied out of an input or a weight). */
+int edgec_run_timed(edgec_model* m, double* seconds, char* err, size_t err_len);
+int edgec_num_calls(const edgec_model* m);
+const char* edgec_call_name(const edgec_model* m, int index);
+
 /* Outputs of the last run: pointers into the arena, valid until the next run or edgec_free. */
 int edgec_get_output(const edgec_model* m, int index, const void** data, const int64_t** shape, int* ndim,
                      const char** dtype);

@@ -202,7 +202,11 @@ int edgec_bind_input(edgec_model* m, int i, const void* data, char* err, size_t 
   return 0;
 }
 
-int edgec_run(edgec_model* m, char* err, size_t len) {
+static double thread_seconds(void);
+
+/* The plan's calls in order; with seconds non-NULL, each call's thread CPU time is added to
+ * seconds[call] (edgec_run_timed: the per-kernel profile). */
+static int run_calls(edgec_model* m, double* seconds, char* err, size_t len) {
   const edgec_plan* p = m->plan;
   int i;
   for (i = 0; i < p->num_tensors; i++)
@@ -211,15 +215,17 @@ int edgec_run(edgec_model* m, char* err, size_t len) {
   for (i = 0; i < p->num_calls; i++) {
     const edgec_call_desc* c = &p->calls[i];
     edgec_ffi_any ret;
-    int rc;
+    double t0 = seconds ? thread_seconds() : 0;
+    int rc = 0;
     if (!c->fn) {
       const int dst = p->args[c->first_arg].tensor, src = p->args[c->first_arg + 1].tensor;
       memcpy(m->dl[dst].data, m->dl[src].data, (size_t)p->tensors[src].nbytes);
-      continue;
+    } else {
+      memset(&ret, 0, sizeof ret);
+      m->kernel_error[0] = 0;
+      rc = c->fn(NULL, m->args + c->first_arg, c->num_args, &ret);
     }
-    memset(&ret, 0, sizeof ret);
-    m->kernel_error[0] = 0;
-    rc = c->fn(NULL, m->args + c->first_arg, c->num_args, &ret);
+    if (seconds) seconds[i] += thread_seconds() - t0;
     if (rc) {
       edgec_err(err, len, "kernel %s (call %d of %d) failed: %s", c->name, i + 1, p->num_calls,
                 m->kernel_error[0] ? m->kernel_error : "no message");
@@ -229,6 +235,18 @@ int edgec_run(edgec_model* m, char* err, size_t len) {
   }
   edgec_enter(NULL, 0);
   return 0;
+}
+
+int edgec_run(edgec_model* m, char* err, size_t len) { return run_calls(m, NULL, err, len); }
+
+int edgec_run_timed(edgec_model* m, double* seconds, char* err, size_t len) {
+  return run_calls(m, seconds, err, len);
+}
+
+int edgec_num_calls(const edgec_model* m) { return m->plan->num_calls; }
+
+const char* edgec_call_name(const edgec_model* m, int i) {
+  return i >= 0 && i < m->plan->num_calls ? m->plan->calls[i].name : NULL;
 }
 
 int edgec_get_output(const edgec_model* m, int i, const void** data, const int64_t** shape, int* ndim,
@@ -245,6 +263,18 @@ static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+#endif
+}
+
+/* CPU time of the calling thread (the kernels of a 1-thread run all run on it): what other
+ * processes take of a shared machine is not counted. Bare metal: the clock. */
+static double thread_seconds(void) {
+#if defined(EDGEC_BARE_METAL) || !defined(CLOCK_THREAD_CPUTIME_ID)
+  return now_ms() / 1e3;
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 #endif
 }
 

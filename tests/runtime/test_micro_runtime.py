@@ -88,6 +88,16 @@ def test_memory_is_reported_and_fixed(micro):
     assert mem["workspace_bytes"] == opts["workspace_bytes"] > 0  # the first conv pads into a workspace
 
 
+def test_profile_times_every_call_of_the_plan(micro):
+    """Session.profile (edgec_run_timed): one entry per plan call, in order, named by its kernel."""
+    _, art, _ = micro["cnn"]
+    sess = edgec.load(art.path, threads=1)
+    rows = sess.profile(_feeds(art), runs=3)
+    assert len(rows) == art.manifest.compile_options["micro"]["calls"]
+    assert rows[-1][0] == "softmax" and all(s >= 0 for _, s in rows) and sum(s for _, s in rows) > 0
+    np.testing.assert_array_equal(sess.run(_feeds(art))["probs"], edgec.load(art.path).run(_feeds(art))["probs"])
+
+
 def test_no_tvm_runtime_is_loaded(micro):
     _, art, _ = micro["mlp"]
     child = ("import json, sys, numpy as np, edgec.runtime as rt\n"
