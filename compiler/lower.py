@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import tvm
@@ -11,6 +12,11 @@ from edgec.compiler.backends import backend_for
 from edgec.compiler.tvm_target import to_tvm
 from edgec.errors import ToolchainError, UserInputError
 from edgec.targets import Target
+
+
+# LLVM writes DWARF for every kernel: 13% of PP-OCR det's fp32 library and 26% of its int8 one
+# (whose kernels are many small specialized loops), read by nobody at run time. The symbols stay.
+_LINK_OPTIONS = ["-Wl,--strip-debug"] if sys.platform.startswith("linux") else []
 
 
 def library_name(target: Target) -> str:
@@ -53,8 +59,9 @@ def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipelin
     if backend.before_export:
         backend.call(backend.before_export, ex, tvm_target, target, out_dir)
     lib = out_dir / library_name(target)
+    opts = {} if str(lib).endswith(".tar") else {"options": list(_LINK_OPTIONS)}
     if cxx:
-        ex.export_library(str(lib), fcompile=tvm.support.cc.cross_compiler(cxx))
+        ex.export_library(str(lib), fcompile=tvm.support.cc.cross_compiler(cxx), **opts)
     else:
-        ex.export_library(str(lib))
+        ex.export_library(str(lib), **opts)
     return lib
