@@ -12,7 +12,9 @@ from edgec.verification import DEFAULT_RTOL_L2
                                   "lcnet-orient",  # MobileNetV3-style classifier (depthwise, SE, hard-swish)
                                   "minilm-l3",  # transformer encoder: int64 token ids + padding mask
                                   "silero-vad",  # LSTM + If on the pinned scalar sr
-                                  "silero-vad-seq"])  # LSTM over 32 steps
+                                  "silero-vad-seq",  # LSTM over 32 steps
+                                  "yolov8n-320",  # C2f/Split, SPPF, nearest upsampling, DFL softmax head
+                                  "ddddocr-ocr"])  # CRNN: convs + bidirectional LSTM over 64 steps
 def test_zoo_model_compiles_and_verifies(name, tmp_path):
     art = edgec.compile(name, target="host", out=tmp_path / name)
     res = edgec.verify(art)
