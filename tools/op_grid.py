@@ -14,10 +14,8 @@ case edgec cannot compile is a row too ("error"), never a crash. Not a test: tim
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -243,19 +241,12 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only", default="", help="substring filter on case names, comma-separated")
-    ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--clock", choices=["cpu", "wall"], default=None,
-                    help="cpu (default at 1 thread): the calling thread's CPU time; wall: elapsed time")
-    ap.add_argument("--json", default=None, help="write the rows here")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from shape_grid import grid_arguments, grid_clock
+
+    ap = grid_arguments(__doc__.splitlines()[0])
     a = ap.parse_args()
-    clock = a.clock or ("cpu" if a.threads == 1 else "wall")
-    if clock == "cpu" and a.threads != 1:
-        ap.error("--clock cpu needs --threads 1: a pool's worker threads are not counted")
-    os.environ["TVM_NUM_THREADS"] = str(a.threads)
+    clock = grid_clock(ap, a)
     todo = {k: v for k, v in cases().items() if not a.only or any(s in k for s in a.only.split(","))}
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgec-ops-") as work:

@@ -166,22 +166,34 @@ def table(rows: list[dict], peak: float | None) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def grid_arguments(description: str) -> argparse.ArgumentParser:
+    """The options both grids take (this one and tools/op_grid.py)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="substring filter on case names, comma-separated")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=None, help="write the rows here")
-    ap.add_argument("--no-peak", action="store_true", help="skip measuring the fp32 GEMM peak")
     ap.add_argument("--clock", choices=["cpu", "wall"], default=None,
                     help="cpu: the calling thread's CPU time per run (default at 1 thread: unaffected "
                          "by other processes taking the core); wall: elapsed time (default above 1)")
-    a = ap.parse_args()
+    return ap
+
+
+def grid_clock(ap: argparse.ArgumentParser, a: argparse.Namespace) -> str:
+    """The clock to use; also sets the thread count TVM's pool will start with."""
     clock = a.clock or ("cpu" if a.threads == 1 else "wall")
     if clock == "cpu" and a.threads != 1:
         ap.error("--clock cpu needs --threads 1: a pool's worker threads are not counted")
     os.environ["TVM_NUM_THREADS"] = str(a.threads)
+    return clock
+
+
+def main() -> None:
+    ap = grid_arguments(__doc__.splitlines()[0])
+    ap.add_argument("--no-peak", action="store_true", help="skip measuring the fp32 GEMM peak")
+    a = ap.parse_args()
+    clock = grid_clock(ap, a)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     peak = None
     if not a.no_peak:

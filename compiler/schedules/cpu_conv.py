@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import get_sblock_info, normalize_prim_func
-from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
 from edgec.compiler.kernels.conv2d import TILE_ATTR
+from edgec.compiler.schedules.counting_rule import CountingRule
 from edgec.compiler.schedules.cpu_generic import (extent, inline_elementwise, maybe_parallel, own_innermost_loop,
                                                   schedule_spatial, tile_safe_consumer, vector_lanes, work)
 
@@ -32,12 +32,9 @@ def has_tile_block(func: tirx.PrimFunc) -> bool:
     return f'"{TILE_ATTR}"' in func.script()
 
 
-class ConvTileRule(ScheduleRule):
+class ConvTileRule(CountingRule):
     """Applies to PrimFuncs holding exactly one annotated conv block; returns None otherwise so
     the generic rule takes the function. ``stats`` counts kernels scheduled here ("conv_tile")."""
-
-    def __init__(self, stats: dict | None = None) -> None:
-        self.stats = stats if stats is not None else {}
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc):
@@ -52,13 +49,11 @@ class ConvTileRule(ScheduleRule):
         try:
             k_blocked = schedule_conv(sch, infos, convs[0], vector_lanes(target))
         except Exception as e:  # noqa: BLE001 - an unexpected fused shape: let the generic rule try
-            errors = self.stats.setdefault("errors", [])
-            if len(errors) < 5:
-                errors.append(f"conv_tile: {str(e).strip().splitlines()[-1][:300]}")
+            self.note_error("conv_tile", e)
             return None
-        self.stats["conv_tile"] = self.stats.get("conv_tile", 0) + 1
+        self.count("conv_tile")
         if k_blocked:
-            self.stats["conv_k_blocked"] = self.stats.get("conv_k_blocked", 0) + 1
+            self.count("conv_k_blocked")
         return sch
 
 

@@ -14,9 +14,9 @@ import tvm
 from tvm import s_tir, tirx
 from tvm_ffi import get_global_func
 from tvm.s_tir.dlight.analysis import normalize_prim_func
-from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
+from edgec.compiler.schedules.counting_rule import CountingRule
 from edgec.compiler.schedules.cpu_reduction import (TileKnobs, deinterleave_strided_reads, pad_innermost_spatial,
                                                      schedule_tiled_reduction)
 
@@ -187,7 +187,7 @@ def schedule_reduction(sch: s_tir.Schedule, block, kinds: str, lanes: int) -> tu
     return par, r[0]
 
 
-class CPUGeneric(ScheduleRule):
+class CPUGeneric(CountingRule):
     """Full schedule; if a primitive refuses (odd block structure), retry with a lighter one, and
     leave the kernel to stock lowering only if that fails too: a slow kernel beats no model.
     ``stats`` counts kernels per strategy (full/simple/light/stock) and keeps the first errors,
@@ -195,7 +195,7 @@ class CPUGeneric(ScheduleRule):
 
     def __init__(self, stats: dict | None = None, knobs_for=None) -> None:
         """``knobs_for(func) -> TileKnobs | None`` supplies tuned knobs (a tuning database)."""
-        self.stats = stats if stats is not None else {}
+        super().__init__(stats)
         self.knobs_for = knobs_for
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
@@ -205,14 +205,11 @@ class CPUGeneric(ScheduleRule):
             try:
                 sch = attempt(func, target)
             except Exception as e:  # noqa: BLE001 - ScheduleError and friends
-                errors = self.stats.setdefault("errors", [])
-                if len(errors) < 5:
-                    errors.append(f"{attempt.__name__.strip('_')}: {str(e).strip().splitlines()[-1][:300]}")
+                self.note_error(attempt.__name__.strip("_"), e)
                 continue
-            key = attempt.__name__.strip("_") if sch is not None else "stock"
-            self.stats[key] = self.stats.get(key, 0) + 1
+            self.count(attempt.__name__.strip("_") if sch is not None else "stock")
             return sch
-        self.stats["stock"] = self.stats.get("stock", 0) + 1
+        self.count("stock")
         return None
 
     def _light(self, func: tirx.PrimFunc, target: Target):
@@ -235,7 +232,7 @@ class CPUGeneric(ScheduleRule):
     def _full(self, func: tirx.PrimFunc, target: Target):
         knobs = self.knobs_for(func) if self.knobs_for else None
         if knobs is not None:
-            self.stats["tuned"] = self.stats.get("tuned", 0) + 1
+            self.count("tuned")
         return self._schedule(func, target, tiled=True, knobs=knobs or TileKnobs())
 
     def _simple(self, func: tirx.PrimFunc, target: Target):

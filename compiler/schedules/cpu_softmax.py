@@ -5,18 +5,15 @@ into their two consumers, so the row is read three times from L1 and written onc
 from __future__ import annotations
 
 from tvm import s_tir, tirx
-from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
 from edgec.compiler.kernels.softmax import SOFTMAX_ATTR
+from edgec.compiler.schedules.counting_rule import CountingRule
 from edgec.compiler.schedules.cpu_generic import extent, maybe_parallel, vector_lanes, work
 
 
-class SoftmaxRule(ScheduleRule):
+class SoftmaxRule(CountingRule):
     """Claims PrimFuncs holding the annotated softmax; None for anything else."""
-
-    def __init__(self, stats: dict | None = None) -> None:
-        self.stats = stats if stats is not None else {}
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc) or f'"{SOFTMAX_ATTR}"' not in func.script():
@@ -24,11 +21,9 @@ class SoftmaxRule(ScheduleRule):
         try:
             sch = _schedule(func, vector_lanes(target))
         except Exception as e:  # noqa: BLE001 - fall back to the generic rule
-            errors = self.stats.setdefault("errors", [])
-            if len(errors) < 5:
-                errors.append(f"softmax: {str(e).strip().splitlines()[-1][:300]}")
+            self.note_error("softmax", e)
             return None
-        self.stats["softmax"] = self.stats.get("softmax", 0) + 1
+        self.count("softmax")
         return sch
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.analysis import normalize_prim_func
-from tvm.s_tir.dlight.base import ScheduleRule
 from tvm.target import Target
 
 from edgec.compiler.kernels.transpose_tiles import DTYPES, LANES, Transpose2D, transpose_2d_func
+from edgec.compiler.schedules.counting_rule import CountingRule
 from edgec.compiler.schedules.cpu_generic import MIN_PARALLEL_WORK, maybe_parallel, vector_lanes, work
 
 TILE = 16
@@ -75,11 +75,8 @@ def _register_tiled(func: tirx.PrimFunc, sch: s_tir.Schedule, block) -> s_tir.Sc
     return s_tir.Schedule(new)
 
 
-class TransposeRule(ScheduleRule):
+class TransposeRule(CountingRule):
     """Claims PrimFuncs that are a single permutation copy; anything else goes to the next rule."""
-
-    def __init__(self, stats: dict | None = None) -> None:
-        self.stats = stats if stats is not None else {}
 
     def apply(self, func: tirx.PrimFunc, target: Target, _: bool):
         if not isinstance(func, tirx.PrimFunc):
@@ -93,7 +90,7 @@ class TransposeRule(ScheduleRule):
             return None
         tiled = _register_tiled(func, sch, blocks[0])
         if tiled is not None:
-            self.stats["transpose_tiles"] = self.stats.get("transpose_tiles", 0) + 1
+            self.count("transpose_tiles")
             return tiled
         loops = sch.get_loops(blocks[0])
         if len(loops) != len(sch.get(blocks[0]).iter_vars):
@@ -110,7 +107,7 @@ class TransposeRule(ScheduleRule):
         lanes = vector_lanes(target)
         _, vi = sch.split(ai, [None, lanes])
         sch.vectorize(vi)
-        self.stats["transpose"] = self.stats.get("transpose", 0) + 1
+        self.count("transpose")
         return sch
 
 
