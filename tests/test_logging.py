@@ -45,13 +45,20 @@ def test_an_application_handler_gets_the_records_instead(tmp_path, capfd):
     assert capfd.readouterr().err == ""  # verbose=True adds no second, stderr copy
 
 
-def test_quantize_leaves_the_root_logger_as_it_was():
+def test_quantize_never_touches_the_root_logger(monkeypatch):
+    """ORT's quantizer logs through module-level logging.warning(); edgec routes those calls to
+    its own logger instead of changing the root logger's level or handlers, even briefly."""
     import numpy as np
 
+    root = logging.getLogger()
     before = _root_state()
+    touched = []
+    for name in ("setLevel", "addHandler", "removeHandler"):
+        real = getattr(root, name)
+        monkeypatch.setattr(root, name, lambda *a, _n=name, _r=real: (touched.append(_n), _r(*a))[1])
     feeds = [{"x": np.random.default_rng(i).standard_normal((4, 64)).astype(np.float32)} for i in range(4)]
     edgec.quantize(tiny_mlp(), "int8", calib=feeds)
-    assert _root_state() == before
+    assert touched == [] and _root_state() == before
 
 
 def test_cli_levels(tmp_path):

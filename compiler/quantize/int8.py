@@ -60,16 +60,38 @@ def _at_least_opset_13(model: onnx.ModelProto) -> onnx.ModelProto:
         raise UserInputError(f"int8 needs opset >= 13 and converting this opset-{opset} model failed: {e}") from None
 
 
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """ORT's quantizer warns through module-level logging.warning(), which also installs a stderr
-    handler on the root logger when it has none. For the duration of the call only: a NullHandler
-    keeps basicConfig() from running and the level hides the warnings; both are put back after,
-    so the application's logging is left as it was."""
-    from edgec.log import attached
+class _LoggingToEdgec:
+    """Stands in for the ``logging`` module inside ORT's quantization modules, which log through
+    module-level ``logging.warning()`` (the root logger, and a stderr handler installed on it by
+    basicConfig when it has none). Their messages go to ``edgec.ort_quantization`` at debug level
+    instead (visible with ``edgec -v``); everything else is the real module."""
 
-    with attached(logging.getLogger(), logging.NullHandler(), logging.ERROR):
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+
+    def __getattr__(self, name: str):
+        if name in ("debug", "info", "warning", "warn"):
+            return self._log.debug
+        if name in ("error", "exception", "critical"):
+            return self._log.warning
+        return getattr(logging, name)
+
+
+@contextlib.contextmanager
+def _ort_logging_to_edgec():
+    """For the duration of the quantizer call only: the root logger is never touched."""
+    import onnxruntime.quantization  # noqa: F401 - its modules must be loaded to be redirected
+
+    shim = _LoggingToEdgec(logging.getLogger("edgec.ort_quantization"))
+    patched = [m for n, m in list(sys.modules.items())
+               if n.startswith("onnxruntime.quantization") and getattr(m, "logging", None) is logging]
+    for m in patched:
+        m.logging = shim
+    try:
         yield
+    finally:
+        for m in patched:
+            m.logging = logging
 
 
 def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, verbose: bool = False) -> onnx.ModelProto:
@@ -86,7 +108,7 @@ def quantize_int8(model: onnx.ModelProto, calib: list[dict], opts: Int8Options, 
              "CalibPercentile": opts.percentile, "CalibTensorRangeSymmetric": opts.activations == "int8"}
     model = _at_least_opset_13(model)
 
-    with _quiet_root_logger(), tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd
+    with _ort_logging_to_edgec(), tempfile.TemporaryDirectory(prefix="edgec-quant-") as tmp:  # ORT's augmented model goes here, not cwd
         out, src = Path(tmp) / "q.onnx", Path(tmp) / "float.onnx"
         onnx.save(model, src)  # by path: given a ModelProto, ORT rewrites its initializers as external data
         # ORT's calibrators print progress to stdout: keep stdout for --json, send it to stderr.
