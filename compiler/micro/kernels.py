@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgec.compiler.micro.plan import ALIGN, NotPlannable
+
+if TYPE_CHECKING:
+    import tvm
 
 
 _PACKED_CALL = re.compile(r"T\.call_c?packed\(\"([^\"]+)\"")
 _WS_CALL = re.compile(r"TVMBackendAllocWorkspace\(\d+, [\w.]+, T\.u?int64\((\d+)\)")
 
 
-def _workspace_bytes(func) -> int:
+def _workspace_bytes(func: "tvm.tirx.PrimFunc") -> int:
     """Sum of the workspace requests in one lowered function (an upper bound of what one thread
     holds at once: requests are freed in reverse order, a loop's at the end of each iteration).
     Read from the TIR's text: TVM 0.27's Python has no TIR visitor."""
@@ -28,7 +32,7 @@ def _workspace_bytes(func) -> int:
     return sum((n + ALIGN - 1) // ALIGN * ALIGN for n in sizes)
 
 
-def build_kernels(mod, tvm_target, obj: Path) -> int:
+def build_kernels(mod: "tvm.IRModule", tvm_target: "tvm.target.Target", obj: Path) -> int:
     """Write the PrimFuncs of ``mod`` (edgec's lowered Relax module) to ``obj``; returns the
     per-thread workspace the runtime must reserve."""
     from tvm import IRModule, tirx

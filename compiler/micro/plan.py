@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tvm
 
 ALIGN = 64
 # Packed functions that check inputs: the micro runtime checks inputs against the manifest itself.
@@ -286,7 +290,7 @@ def _place(storages: list[list[int]]) -> tuple[list[int], int]:
     return offsets, max((o + s for o, s, _, _ in placed), default=0)
 
 
-def build_plan(mod) -> Plan:
+def build_plan(mod: "tvm.IRModule") -> Plan:
     """The static plan of ``mod["main"]`` (after edgec's CPU pipeline); raises NotPlannable."""
     from tvm import relax
 
