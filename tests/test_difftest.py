@@ -209,3 +209,19 @@ def test_resize_with_fractional_scales_refused_clearly_is_the_known_difference()
                                                  "coordinate_transformation_mode, or open an issue")
     assert dt.known_issue(m, refused).name == "tvm-resize-scales-truncated"
     assert dt.known_issue(m, dt.Outcome("compile_error", error="TVMError: Divide by zero")) is None
+
+
+@pytest.mark.parametrize("rows,tie", [(39, True), (44, False)])
+def test_nearest_resize_tie_is_recognized_exactly(rows, tie):
+    """fp32 seed 42814: a nearest Resize 22 -> 39 rows (half_pixel, round_prefer_floor) maps output
+    row 19 to source 10.5 exactly; TVM's float32 coordinate is 10.500001 (row 11), ORT's and
+    onnx.reference's row 10. 22 -> 44 never lands on x.5: no tie, no arbitration."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = _difftest()
+    sizes = numpy_helper.from_array(np.array([1, 12, rows, 1], np.int64), "sizes")
+    g = helper.make_graph([helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest")], "r",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 22, 45])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, rows, 1])], [sizes])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert dt._resize_nearest_tie(m) is tie
