@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ["ppocr-det", "ppocr-rec", "ppocr-cls", "blazeface", "lcnet-orient", "yolox-tiny", "minilm-l3",
                   "oww-melspec", "oww-embedding", "palm-detection", "hand-landmark", "face-landmark", "pose-detection",
                   "face-detection-full-sparse", "selfie-segmentation", "face-landmark-attention",
+                  "pose-landmark-full", "iris-landmark",
                   "silero-vad", "silero-vad-seq", "yolov8n-320", "ddddocr-ocr", "tiny-cnn", "tiny-mlp", "tiny-transformer"]
 OCR = ["ppocr-det", "ppocr-rec", "ppocr-cls"]
 

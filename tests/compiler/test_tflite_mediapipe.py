@@ -431,7 +431,11 @@ def test_tvm_converter_failure_is_a_clear_cli_error_naming_the_op(tmp_path):
 
 # --- the real MediaPipe models (issue 16) -------------------------------------------------------
 
-MEDIAPIPE_ZOO = ["pose-detection", "face-detection-full-sparse", "selfie-segmentation", "face-landmark-attention"]
+# (pose-landmark-full is in the zoo and bench.py but not here: on noise inputs its pose-presence
+# output is a sigmoid ~1e-9 deep in its tail, where a 1e-5 relative difference in the logit
+# is a 2.4e-4 relative difference; its other four outputs verify at <= 5e-5)
+MEDIAPIPE_ZOO = ["pose-detection", "face-detection-full-sparse", "selfie-segmentation", "face-landmark-attention",
+                 "iris-landmark"]
 
 
 @pytest.mark.slow
