@@ -8,14 +8,9 @@ from pathlib import Path
 
 from edgec.compiler.micro.plan import NotPlannable
 from edgec.errors import EdgecError, ToolchainError
-from edgec.runtime.micro_build import bare_metal_cflags, is_bare_metal, page_size_flags
+from edgec.runtime.micro_build import MICRO_SRC, bare_metal_cflags, is_bare_metal, page_size_flags
 from edgec.targets import Target
 
-MICRO_SRC = Path(__file__).resolve().parents[2] / "runtime" / "micro"
-if not MICRO_SRC.exists():  # installed (non-editable): the sources ship inside edgec.runtime
-    import edgec.runtime as _rt
-
-    MICRO_SRC = Path(_rt.__file__).parent / "micro"
 # Only the plan is exported: kernels, glue and the weights stay local to the library, so two
 # models (or TVM's own runtime) in one process never bind each other's symbols.
 _VERSION_SCRIPT = "{ global: edgec_model_plan; local: *; };\n"
