@@ -67,3 +67,17 @@ def test_packages_import_only_their_layer_or_below():
 def test_the_check_sees_an_upward_import(tmp_path):
     (tmp_path / "x.py").write_text("def f():\n    from edgec.optimize import prune_model\n    from edgec import outdir\n")
     assert len(violations("edgec.compiler", tmp_path)) == 2
+
+
+def test_no_path_arithmetic_across_package_roots():
+    """Files of another package are found through that package (its module's own folder, or
+    importlib.resources), never by walking up from this file: installed, the folders of the
+    design card are not siblings on disk (issue 11, point 5)."""
+    bad = []
+    for folder in ("edgec", "compiler", "runtime", "models", "targets"):
+        for py in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(py.read_text())):
+                if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                        and node.value.attr == "parents":
+                    bad.append(f"{py.relative_to(ROOT)}:{node.lineno}")
+    assert bad == [], bad
