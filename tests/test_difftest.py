@@ -225,3 +225,22 @@ def test_nearest_resize_tie_is_recognized_exactly(rows, tie):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, rows, 1])], [sizes])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert dt._resize_nearest_tie(m) is tie
+
+
+def test_nearest_resize_tie_arbitration_flips_the_tie_break_only(monkeypatch):
+    """The tie rule counts a mismatch only when the other tie-break makes edgec match ORT: the
+    22 -> 39 Resize of fp32 seed 42814 passes that way; with a stand-in wrong kernel (every output
+    moved by 1) no tie-break helps and the rule says no."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = _difftest()
+    sizes = numpy_helper.from_array(np.array([1, 12, 39, 1], np.int64), "sizes")
+    nodes = [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest")]
+    g = helper.make_graph(nodes, "r", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 22, 45])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 39, 1])], [sizes])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": np.random.default_rng(0).normal(size=(1, 12, 22, 45)).astype(np.float32)}
+    assert dt.resize_tie_explains(m, feeds, dt.FP32_RTOL_L2)
+    run = dt.run_artifact
+    monkeypatch.setattr(dt, "run_artifact", lambda art, f, target="host": {k: v + 1 for k, v in run(art, f, target).items()})
+    assert not dt.resize_tie_explains(m, feeds, dt.FP32_RTOL_L2)
