@@ -1,6 +1,6 @@
 """Graph passes; importing this package registers them all."""
 from edgec.compiler.passes import (  # noqa: F401 - importing registers the passes
-    bool_reductions, compress_to_gather, convtranspose_to_conv, cumprod_scan, dft_matmul, div_by_zero, exotic_dtypes,
+    bitcast_det, bool_reductions, col2im_matmul, compress_to_gather, converter_forms, convtranspose_to_conv, cumprod_scan, dft_matmul, div_by_zero, exotic_dtypes,
     expand_functions, fix_input_shapes, index_ops,
     fold_batchnorm, fold_constants, hyperbolic_to_exp, infer_shapes, inline_if, lower_recurrent, lp_normalization,
     normalize_axes, pin_input_values, propagate_nan, qoperator_to_qdq, remove_identity, resize_axes, simplify_split,
@@ -10,7 +10,7 @@ from edgec.compiler.passes.registry import PassContext, PassReport, available_pa
 # Clean-up that makes real exports import into TVM; runs before any optimization.
 # expand_functions needs the inputs' types (after infer_shapes) and leaves shape arithmetic to fold.
 CLEANUP = ["qoperator_to_qdq", "pin_input_values", "fix_input_shapes", "infer_shapes", "exotic_dtypes", "expand_functions", "fold_constants",
-           "unroll_loops", "lower_recurrent", "cumprod_scan", "dft_matmul", "index_ops", "hyperbolic_to_exp", "bool_reductions", "resize_axes", "lp_normalization",
+           "unroll_loops", "lower_recurrent", "cumprod_scan", "dft_matmul", "col2im_matmul", "index_ops", "converter_forms", "bitcast_det", "hyperbolic_to_exp", "bool_reductions", "resize_axes", "lp_normalization",
            "compress_to_gather", "normalize_axes", "simplify_split", "remove_identity", "infer_shapes"]
 # Default graph optimizations (fusion, folding) on top of the clean-up.
 DEFAULT_PIPELINE = CLEANUP + ["fold_batchnorm", "convtranspose_to_conv", "fold_constants", "div_by_zero", "infer_shapes"]

@@ -57,3 +57,23 @@ def test_tensor_scatter(mode):
     w = np.array([1, 5 if mode == "circular" else 4], np.int64)
     _check([node], [("p", T.FLOAT, [2, 6, 3]), ("u", T.FLOAT, [2, 2, 3]), ("w", T.INT64, [2])],
            {"p": past, "u": upd, "w": w}, T.FLOAT, 24)
+
+
+def test_col2im_with_strides_and_pads():
+    x = np.random.default_rng(2).standard_normal((1, 4, 9)).astype(np.float32)
+    node = helper.make_node("Col2Im", ["x", "img", "blk"], ["y"], strides=[1, 2], pads=[0, 1, 0, 1])
+    _check([node], [("x", T.FLOAT, [1, 4, 9])], {"x": x}, T.FLOAT, 18,
+           [helper.make_tensor("img", T.INT64, [2], [4, 5]), helper.make_tensor("blk", T.INT64, [2], [2, 2])])
+
+
+@pytest.mark.parametrize("src,dst", [(T.FLOAT, T.INT32), (T.INT32, T.FLOAT), (T.FLOAT, T.UINT32), (T.INT8, T.UINT8)])
+def test_bitcast(src, dst):
+    f = np.array([1.5, -0.0, 3.4e38, -1e-45, 1.2e-38, np.inf, -np.inf, 0.1, -7.25e-3], np.float32)
+    x = f if src == T.FLOAT else (f.view(np.int32) if src == T.INT32 else np.arange(-4, 5, dtype=np.int8))
+    _check([helper.make_node("BitCast", ["x"], ["y"], to=dst)], [("x", src, [9])], {"x": x}, dst, 26, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_det(n):
+    x = np.random.default_rng(3).standard_normal((4, n, n)).astype(np.float32)
+    _check([helper.make_node("Det", ["x"], ["y"])], [("x", T.FLOAT, [4, n, n])], {"x": x}, T.FLOAT, 22, rtol=1e-4)

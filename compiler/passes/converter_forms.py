@@ -1,0 +1,104 @@
+"""Forms of ops TVM's importer converts wrongly or refuses, spelled the way it converts them:
+
+- Pow with an integer base or mixed operand types: a constant exponent 0..16 as products in the
+  base's type, otherwise computed in double (float bases in their own type) and cast back to the
+  base's type, as ONNX and numpy define it (TVM: "same datatype" error; its integer lowering is
+  float-only);
+- IsInf with detect_positive / detect_negative off: IsInf And the sign (TVM ignores them);
+- EyeLike with a dtype or of a static shape: a constant (TVM: "dtype mismatch");
+- Pad whose constant value comes at run time: Pad with zeros, then Where the padding with the value
+  (TVM needs the value constant); pads and axes must be constant.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from edgec.compiler.passes.legalize_common import Builder, GraphInfo, attrs_of, rewrite_nodes
+from edgec.compiler.passes.registry import PassContext, register
+
+_FLOATS = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16}
+
+
+def _pow(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    x, y = node.input[:2]
+    tx, ty = info.types.get(x), info.types.get(y)
+    if tx is None or ty is None or (tx == ty and tx in _FLOATS):
+        return False
+    e = info.const(y)
+    if e is not None and e.size == 1 and float(e.reshape(-1)[0]).is_integer() and 0 <= float(e.reshape(-1)[0]) <= 16:
+        n = int(e.reshape(-1)[0])  # x**n as n-1 products in x's own type (numpy's integer power, wrapping)
+        out = b.op("Identity", [x]) if n == 1 else None
+        if n == 0:
+            out = b.op("Identity", [b.const(np.ones(info.shape(x) or (), helper.tensor_dtype_to_np_dtype(tx)), "one")])
+        for _ in range(n - 1):
+            out = b.op("Mul", [out or x, x])
+        b.nodes[-1].output[0] = node.output[0]
+        return True
+    wide = tx if tx in _FLOATS else TensorProto.DOUBLE
+    xx = x if tx == wide else b.op("Cast", [x], to=wide)
+    yy = y if ty == wide else b.op("Cast", [y], to=wide)
+    if tx == wide:
+        b.op("Pow", [xx, yy], node.output[0])
+    else:
+        b.op("Cast", [b.op("Pow", [xx, yy])], node.output[0], to=tx)
+    return True
+
+
+def _isinf(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    a = attrs_of(node)
+    pos, neg = a.get("detect_positive", 1), a.get("detect_negative", 1)
+    if pos and neg:
+        return False
+    x = node.input[0]
+    if x not in info.types:
+        return False
+    inf = b.op("IsInf", [x])
+    zero = b.const(np.zeros((), helper.tensor_dtype_to_np_dtype(info.types[x])), "zero")
+    if pos:
+        b.op("And", [inf, b.op("Greater", [x, zero])], node.output[0])
+    elif neg:
+        b.op("And", [inf, b.op("Less", [x, zero])], node.output[0])
+    else:
+        b.op("And", [inf, b.op("Not", [inf])], node.output[0])
+    return True
+
+
+def _eyelike(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    shape, a = info.shape(node.input[0]), attrs_of(node)
+    if shape is None or len(shape) != 2 or node.input[0] not in info.types:
+        return False
+    dtype = helper.tensor_dtype_to_np_dtype(a.get("dtype") or info.types[node.input[0]])
+    b.op("Identity", [b.const(np.eye(shape[0], shape[1], a.get("k", 0), dtype=dtype), "eye")], node.output[0])
+    return True
+
+
+def _pad(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    ins = list(node.input) + [""] * 4
+    x, pads, value, axes = ins[:4]
+    shape = info.shape(x)
+    if (attrs_of(node).get("mode", "constant") != "constant" or info.opset < 11 or not value
+            or info.const(value) is not None or info.const(pads) is None or shape is None
+            or (axes and info.const(axes) is None)):
+        return False
+    p = info.const(pads).reshape(-1).astype(np.int64)
+    rank = len(shape)
+    ax = [a % rank for a in info.const(axes).reshape(-1)] if axes else list(range(rank))
+    full = [(0, 0)] * rank
+    for i, a in enumerate(ax):
+        full[a] = (int(p[i]), int(p[i + len(ax)]))
+    if any(v < 0 for pair in full for v in pair):
+        return False  # cropping pads: TVM's own converter (value constant) or its error
+    inside = np.pad(np.ones(shape, bool), full, constant_values=False)
+    zeros = b.op("Pad", [x, pads] + (["", axes] if axes else []), mode="constant")
+    b.op("Where", [b.const(inside, "inside"), zeros, value], node.output[0])
+    return True
+
+
+@register("converter_forms")
+def converter_forms(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
+    counts = {}
+    for op, fn in (("Pow", _pow), ("IsInf", _isinf), ("EyeLike", _eyelike), ("Pad", _pad)):
+        model, counts[op] = rewrite_nodes(model, op, fn)
+    return model, counts
