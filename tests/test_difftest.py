@@ -244,3 +244,21 @@ def test_nearest_resize_tie_arbitration_flips_the_tie_break_only(monkeypatch):
     run = dt.run_artifact
     monkeypatch.setattr(dt, "run_artifact", lambda art, f, target="host": {k: v + 1 for k, v in run(art, f, target).items()})
     assert not dt.resize_tie_explains(m, feeds, dt.FP32_RTOL_L2)
+
+
+def test_align_corners_onto_a_unit_axis_refused_clearly_is_the_known_difference():
+    """edgec refuses a linear align_corners Resize onto a dimension of 1 (TVM's lowering divided by
+    zero) with an UnsupportedOperatorError; the refusal counts as the documented difference (fp32
+    seeds 42416, 43083, 43658)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    dt = _difftest()
+    sizes = numpy_helper.from_array(np.array([1, 2, 1, 6], np.int64), "sizes")
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                            coordinate_transformation_mode="align_corners")
+    g = helper.make_graph([node], "r", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 6])], [sizes])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    refused = dt.Outcome("compile_error", error="UnsupportedOperatorError: hint: export the Resize with another "
+                                                 "coordinate_transformation_mode, or open an issue")
+    assert dt.known_issue(m, refused).name == "tvm-resize-align-corners-unit-axis"
