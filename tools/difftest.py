@@ -110,15 +110,23 @@ KNOWN = [
 ]
 
 
-def _maxpool_same_lower_uneven(model: onnx.ModelProto) -> bool:
+def _shaped_nodes(model: onnx.ModelProto) -> tuple[dict, list] | None:
+    """(every value's shape, [(node, its attributes)]), or None where shape inference fails."""
     from edgec.models.random_graphs import _shapes
 
     try:
         shapes = _shapes(model)
     except Exception:  # noqa: BLE001
+        return None
+    return shapes, [(n, {x.name: onnx.helper.get_attribute_value(x) for x in n.attribute}) for n in model.graph.node]
+
+
+def _maxpool_same_lower_uneven(model: onnx.ModelProto) -> bool:
+    shaped = _shaped_nodes(model)
+    if shaped is None:
         return False
-    for n in model.graph.node:
-        a = {x.name: onnx.helper.get_attribute_value(x) for x in n.attribute}
+    shapes, nodes = shaped
+    for n, a in nodes:
         if n.op_type == "MaxPool" and a.get("auto_pad") == b"SAME_LOWER" and n.input[0] in shapes:
             dims = shapes[n.input[0]][2:]
             strides = a.get("strides", [1] * len(dims))
@@ -274,15 +282,12 @@ def _resize_nearest_tie(model: onnx.ModelProto) -> bool:
     either way). Scales are taken as given (float32), sizes as the ratio out / in."""
     from fractions import Fraction
 
-    from edgec.models.random_graphs import _shapes
-
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
-    try:
-        shapes = _shapes(model)
-    except Exception:  # noqa: BLE001
+    shaped = _shaped_nodes(model)
+    if shaped is None:
         return False
-    for n in model.graph.node:
-        a = {x.name: onnx.helper.get_attribute_value(x) for x in n.attribute}
+    shapes, nodes = shaped
+    for n, a in nodes:
         if n.op_type != "Resize" or a.get("mode", b"nearest") != b"nearest" or n.output[0] not in shapes:
             continue
         ctm = a.get("coordinate_transformation_mode", b"half_pixel").decode()

@@ -50,7 +50,10 @@ def droppable(var2val: dict, users: dict, keep: frozenset, keep_before: tuple = 
 
 
 @expr_functor.mutator
-class _Dropper(PyExprMutator):
+class ReplaceCalls(PyExprMutator):
+    """Replaces each call that is a key of ``replace`` with its value (itself visited again);
+    the int8 rewrites (qdq.py, requantize.py) plan a dict of such replacements, then apply it."""
+
     def __init__(self, mod: tvm.IRModule, replace: dict) -> None:
         super().__init__(mod)
         self.replace = replace
@@ -64,7 +67,7 @@ class _Dropper(PyExprMutator):
 def drop_float_qdq(mod: tvm.IRModule, gv, func: relax.Function, replace: dict) -> tvm.IRModule:
     if not replace:
         return mod
-    rw = _Dropper(mod, replace)
+    rw = ReplaceCalls(mod, replace)
     rw.builder_.update_func(gv, rw.visit_expr(func))
     # the dropped pairs leave `v = x` aliases, which split TVM's operator fusion: fold them away
     return relax.transform.DeadCodeElimination()(relax.transform.CanonicalizeBindings()(rw.builder_.get()))

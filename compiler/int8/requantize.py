@@ -25,6 +25,8 @@ from tvm import relax
 from tvm.ir.expr import Constant
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
+from edgec.compiler.int8.qdq import ReplaceCalls
+from edgec.compiler.kernels.layout import rewrite_functions
 
 
 def _users(func: relax.Function, var2val: dict) -> dict:
@@ -109,14 +111,8 @@ def plan_requantize(func: relax.Function) -> dict:
 
 
 @expr_functor.mutator
-class _Simplify(PyExprMutator):
-    def __init__(self, mod: tvm.IRModule, replace: dict) -> None:
-        super().__init__(mod)
-        self.replace = replace
-
+class _DivideByConstant(PyExprMutator):
     def visit_call_(self, call: Call) -> Expr:
-        if call in self.replace:
-            return self.visit_expr(self.replace[call])
         call = super().visit_call_(call)
         if _op(call) == "relax.divide" and str(getattr(call.ty, "dtype", "")) == "float32":
             c = _scalar(call.args[1])
@@ -129,7 +125,7 @@ def fold_requantize(mod: tvm.IRModule) -> tvm.IRModule:
     """Apply the module docstring's two rewrites to every Relax function of ``mod``."""
     for gv, func in list(mod.functions_items()):
         if isinstance(func, relax.Function):
-            rw = _Simplify(mod, plan_requantize(func))
+            rw = ReplaceCalls(mod, plan_requantize(func))
             rw.builder_.update_func(gv, rw.visit_expr(func))
             mod = rw.builder_.get()
-    return relax.transform.DeadCodeElimination()(mod)
+    return relax.transform.DeadCodeElimination()(rewrite_functions(mod, _DivideByConstant))
