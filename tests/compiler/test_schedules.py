@@ -39,11 +39,11 @@ def conv_model(n, ci, co, hw, k, stride=1, group=1, pad=None, bias=True, act="Re
 TILED = ("full", "conv_tile")  # the generic register tile, edgec's conv/matmul kernels
 
 
-def check(model, min_tiled=1, min_kernels=0):
+def check(model, min_tiled=1, min_kernels=0, target="host"):
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
-        art = edgec.compile(model, out=f"{d}/a")
+        art = edgec.compile(model, target=target, out=f"{d}/a")
         res = edgec.verify(art, model)
         stats = art.manifest.compile_options["schedule_stats"]
     assert res.rel_l2_error <= DEFAULT_RTOL_L2, (res, stats)
@@ -204,8 +204,10 @@ def test_edge_depthwise_stays_nchw():
     (1, 257, 40, 5, "Sigmoid"),   # a prime channel count: blocks must divide it, else unblocked
 ])
 def test_pointwise_conv_with_large_weight_panel_blocks_its_reduction(n, ci, co, hw, act):
-    """compiler/schedules/cpu_conv.py _k_block: partial sums across input-channel blocks."""
-    stats = check(conv_model(n, ci, co, hw, 1, act=act), min_kernels=1)
+    """compiler/schedules/cpu_conv.py _k_block: partial sums across input-channel blocks. Built
+    for AVX2 (8 lanes; runs on any AVX2 or AVX-512 host): the tile, and so the panel size that
+    decides the blocking, depends on the vector width."""
+    stats = check(conv_model(n, ci, co, hw, 1, act=act), min_kernels=1, target="x86_64-avx2")
     assert stats.get("conv_k_blocked", 0) == (0 if ci == 257 else 1), stats
 
 
@@ -217,5 +219,6 @@ def test_k_blocked_conv_with_a_residual_add():
              helper.make_node("Slice", ["x", "s0", "s1", "ax"], ["r"]),
              helper.make_node("Add", ["c", "r"], ["y"])]
     inits.update({"s0": np.array([0], np.int64), "s1": np.array([48], np.int64), "ax": np.array([1], np.int64)})
-    stats = check(_model(nodes, [_vi("x", [1, 320, 6, 6])], [_vi("y", [1, 48, 6, 6])], inits), min_kernels=1)
+    stats = check(_model(nodes, [_vi("x", [1, 320, 6, 6])], [_vi("y", [1, 48, 6, 6])], inits), min_kernels=1,
+                  target="x86_64-avx2")
     assert stats.get("conv_k_blocked", 0) == 1, stats
