@@ -7,7 +7,13 @@
 - IsInf with detect_positive / detect_negative off: IsInf And the sign (TVM ignores them);
 - EyeLike with a dtype or of a static shape: a constant (TVM: "dtype mismatch");
 - Pad whose constant value comes at run time: Pad with zeros, then Where the padding with the value
-  (TVM needs the value constant); pads and axes must be constant.
+  (TVM needs the value constant); pads and axes must be constant;
+- Cast (and CastLike) from a float type to an integer type narrower than 64 bits: Cast to int64,
+  then Cast to the target type. TVM's converter spells the narrow case as an int64 cast followed by
+  floor_mod / where to wrap, each reading its input several times; fused and inlined into one
+  TIR expression, a chain of such casts (float -> int32 -> float64 -> Pow -> int32) repeats its
+  input hundreds of times and TVM's simplifier never finishes. An int64 -> narrower cast is a
+  truncation, which wraps the same way, so the values are the same and the expression is small.
 """
 from __future__ import annotations
 
@@ -96,9 +102,23 @@ def _pad(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
     return True
 
 
+_INTS = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32,
+         TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32}
+
+
+def _cast_through_int64(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    x = node.input[0]
+    to = attrs_of(node).get("to") if node.op_type == "Cast" else info.types.get(node.input[1])
+    if info.types.get(x) not in _FLOATS or to not in _INTS:
+        return False
+    b.op("Cast", [b.op("Cast", [x], to=TensorProto.INT64)], node.output[0], to=to)
+    return True
+
+
 @register("converter_forms")
 def converter_forms(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
     counts = {}
-    for op, fn in (("Pow", _pow), ("IsInf", _isinf), ("EyeLike", _eyelike), ("Pad", _pad)):
+    for op, fn in (("Pow", _pow), ("IsInf", _isinf), ("EyeLike", _eyelike), ("Pad", _pad),
+                    ("Cast", _cast_through_int64), ("CastLike", _cast_through_int64)):
         model, counts[op] = rewrite_nodes(model, op, fn)
     return model, counts
