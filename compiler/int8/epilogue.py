@@ -49,14 +49,69 @@ class Epilogue:
     out_var: relax.Var | None = None
     out_dtype: str = "float32"
     _const_rows: dict = field(default_factory=dict)  # id(call arg) -> (row | scalar value)
+    in_scale: float = 1.0  # the kernel multiplies its dequantize scale by this (fold_leading_scale)
+    _prescaled: relax.Var | None = None  # the quantize whose 1/s is in in_scale
+
+    def fold_leading_scale(self) -> None:
+        """``quantize(conv * scale + bias, s)``, the usual start, as ``conv * (scale/s) + bias/s``:
+        the 1/s joins the kernel's per-channel dequantize scale and the bias row, one vector
+        multiply less per output vector (small-channel layers are epilogue-bound on AVX2). Same
+        value up to the last bit (see affine.py)."""
+        if not self.steps:
+            return
+        var, call = self.steps[0]
+        bias_row = None
+        if _name(call) == "relax.add":
+            rows = [self._const_rows[a] for a in call.args if a in self._const_rows]
+            if len(rows) != 1 or rows[0][0] != "row" or len(self.steps) < 2:
+                return
+            bias_row = rows[0][1]
+            uses = sum(1 for _, c in self.steps for a in _args(c) if a.same_as(var))
+            shared = sum(1 for _, c in self.steps for a in _args(c)
+                         if a in self._const_rows and self._const_rows[a] == ("row", bias_row))
+            if var.same_as(self.out_var) or uses != 1 or shared != 1:
+                return
+            var, call = self.steps[1]
+        if _name(call) != "relax.quantize":
+            return
+        row = self._const_rows.get(call.args[1])
+        if row is None or row[0] != "scalar" or row[1] == 0 or (bias_row is not None and not
+                                                                call.args[0].same_as(self.steps[0][0])):
+            return
+        k = 1.0 / row[1]
+        if bias_row is not None:
+            self.channel_consts[bias_row] = (self.channel_consts[bias_row].astype(np.float64) * k).astype(np.float32)
+        self.in_scale, self._prescaled = k, var
 
     def build(self, val, oc, ep, start: relax.Var):
         """The epilogue as a TIR expression of ``val`` (the dequantized conv output, scalar or vector)."""
         env = {start: val}
         rounded: dict = {}  # quantize result -> the same value before the int8 cast
+        self._aff: dict = {}  # var -> (base, a, b): the value is base * a + b (scalar constants)
         for var, call in self.steps:
             env[var] = self._op(call, env, oc, ep, var, rounded)
         return env[self.out_var] if self.steps else val
+
+    def _scalar(self, a) -> float | None:
+        row = self._const_rows.get(a) if isinstance(a, relax.Expr) else None
+        return row[1] if row is not None and row[0] == "scalar" else None
+
+    def _affine(self, var, base, a: float, b: float, env):
+        """``base * a + b`` where ``base`` is an env value (or its own affine form): chains of
+        multiplies and adds by scalar constants (dequantize, BatchNorm-like affines, HardSwish's
+        1/6, the next quantize's 1/s) fold into one multiply and one add, constants combined in
+        float64 (LLVM keeps float operations in the order written; see affine.py)."""
+        if isinstance(base, relax.Var):
+            b0, a0, c0 = self._aff.get(base, (env[base], 1.0, 0.0))
+            base, a, b = b0, a0 * a, c0 * a + b
+        if var is not None:
+            self._aff[var] = (base, a, b)
+        e = base
+        if a != 1.0:
+            e = _BINARY["relax.multiply"](e, tirx.const(a, "float32"))
+        if b != 0.0:
+            e = _BINARY["relax.add"](e, tirx.const(b, "float32"))
+        return e
 
     def _arg(self, a, env, oc, ep):
         if isinstance(a, relax.Var) and a in env:
@@ -69,6 +124,16 @@ class Epilogue:
         args = list(call.args[1]) if name == "call_tir" else list(call.args)
         if name == "call_tir":
             name = "relax." + _TIR_BINARY.match(call.args[0].name_hint).group(1)
+        if name in ("relax.multiply", "relax.add", "relax.subtract", "relax.divide"):
+            xs = [a for a in args if isinstance(a, relax.Var) and a in env]
+            cs = [self._scalar(a) for a in args if a not in xs]
+            if len(xs) == 1 and len(cs) == 1 and cs[0] is not None \
+                    and (name in ("relax.multiply", "relax.add") or args[0] is xs[0]) \
+                    and (name != "relax.divide" or cs[0] != 0):
+                c = cs[0]
+                a, b = {"relax.multiply": (c, 0.0), "relax.divide": (1.0 / c, 0.0),
+                        "relax.add": (1.0, c), "relax.subtract": (1.0, -c)}[name]
+                return self._affine(var, xs[0], a, b, env)
         if name == "relax.divide" and isinstance(args[1], relax.Expr) and args[1] in self._const_rows \
                 and self._const_rows[args[1]][0] == "scalar":
             # x / c as x * (1/c): a vector divide costs ~5x a multiply here (HardSwish's /6)
@@ -85,14 +150,18 @@ class Epilogue:
             lo, hi = (float(_prim(v)) for v in args[1:3])
             return _BINARY["relax.minimum"](_BINARY["relax.maximum"](x, tirx.const(lo, "float32")), tirx.const(hi, "float32"))
         s, z = self._arg(args[1], env, oc, ep), self._arg(args[2], env, oc, ep)
+        ss, zs = self._scalar(args[1]), self._scalar(args[2])
         if name == "relax.quantize":
             dt = str(call.attrs.out_dtype)
-            row = self._const_rows.get(args[1])
-            if row is not None and row[0] == "scalar":  # x * (1/s): a vector divide costs ~5x (qdq.py)
-                scaled = _BINARY["relax.multiply"](x, tirx.const(1.0 / row[1], "float32"))
+            if self._prescaled is not None and var.same_as(self._prescaled):
+                scaled = x  # the kernel's scale and the bias row already include 1/s
+            elif ss is not None:  # x * (1/s): a vector divide costs ~5x (qdq.py), folded into x's affine
+                scaled = self._affine(None, args[0], 1.0 / ss, 0.0, env)
             else:
                 scaled = _BINARY["relax.divide"](x, s)
-            r = _BINARY["relax.add"](tirx.round(scaled), z)
+            r = tirx.round(scaled)
+            if zs != 0.0:
+                r = _BINARY["relax.add"](r, z)
             r = _BINARY["relax.minimum"](r, tirx.max_value(dt).astype("float32"))
             r = _BINARY["relax.maximum"](r, tirx.min_value(dt).astype("float32"))
             rounded[var] = r
@@ -101,7 +170,13 @@ class Epilogue:
         xf = rounded.get(args[0])
         if xf is None:
             xf = x.astype("float32" if _lanes(x) == 1 else f"float32x{_lanes(x)}")
+        if ss is not None and zs is not None:  # (q - z) * s, to be folded with what follows
+            return self._affine(var, xf, ss, -zs * ss, env)
         return _BINARY["relax.multiply"](_BINARY["relax.subtract"](xf, z), s)
+
+
+def _args(call) -> list:
+    return list(call.args[1]) if _name(call) == "call_tir" else list(call.args)
 
 
 def _prim(v):
@@ -194,4 +269,5 @@ def find_epilogue(start: relax.Var, order: list, var2val: dict, users: dict, con
         closed = all(isinstance(g, relax.DataflowVar) and all(u in group for u in users.get(g, [])) for g in inner)
         if closed:
             best = Epilogue(list(steps), list(consts), var, str(var.ty.dtype), dict(rows))
+    best.fold_leading_scale()
     return best

@@ -207,6 +207,9 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     pack_loop = T.parallel if N * CG * HP * WP * G >= PARALLEL_PACK_BYTES else T.serial
     tile_loop = T.parallel if spec.macs >= PARALLEL_MACS else T.serial
 
+    def deq(a, c):  # acc - zp * sum(w); symmetric activations (zp 0 after the shift): no correction
+        return a if ZP == 0 else a - c
+
     def act(xp, b, cg, yy, xx):
         def load(off, dtype):
             return xp.vload([b, cg, yy, xx, off] if NCHW_IN else [b, yy, xx, cg * G + off], dtype)
@@ -286,13 +289,13 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                                 if FULL_W or x0 + U <= OW:
                                     for u in T.vectorized(U):
                                         out[b, (mo * V + v) * L + l, y, x0 + u] = epi(
-                                            T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                            T.Cast("float32", deq(acc[u, v, l], corr[(mo * V + v) * L + l]))
                                             * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
                                 else:
                                     for u in range(U):
                                         if x0 + u < OW:
                                             out[b, (mo * V + v) * L + l, y, x0 + u] = epi(
-                                                T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                                T.Cast("float32", deq(acc[u, v, l], corr[(mo * V + v) * L + l]))
                                                 * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
                 else:
                     for u in range(U):
@@ -300,13 +303,13 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
                             for v in T.unroll(V):
                                 if FULL_O or (mo * V + v) * L + L <= O:
                                     out[b, y, x0 + u, T.ramp((mo * V + v) * L, 1, L)] = epi(
-                                        T.Cast("float32x%d" % L, acc[u, v, T.ramp(0, 1, L)] - corr[T.ramp((mo * V + v) * L, 1, L)])
+                                        T.Cast("float32x%d" % L, deq(acc[u, v, T.ramp(0, 1, L)], corr[T.ramp((mo * V + v) * L, 1, L)]))
                                         * scale[T.ramp((mo * V + v) * L, 1, L)], T.ramp((mo * V + v) * L, 1, L), ep)
                                 else:
                                     for l in range(L):
                                         if (mo * V + v) * L + l < O:
                                             out[b, y, x0 + u, (mo * V + v) * L + l] = epi(
-                                                T.Cast("float32", acc[u, v, l] - corr[(mo * V + v) * L + l])
+                                                T.Cast("float32", deq(acc[u, v, l], corr[(mo * V + v) * L + l]))
                                                 * scale[(mo * V + v) * L + l], (mo * V + v) * L + l, ep)
 
     return main

@@ -270,6 +270,8 @@ class _Rewriter(PyExprMutator):
                               x_shape=x_shape, out_param_shape=out_shape)
         gvar = bb.add_func(func.without_attr("global_symbol"), f"int8_conv{self.stats.int8_layers}")
         scale, corr = epilogue_constants(m.w_q, m.w_scale, m.x_scale, spec, isa)
+        if ep.in_scale != 1.0:  # the epilogue's leading 1/s (Epilogue.fold_leading_scale)
+            scale = (scale.astype(np.float64) * ep.in_scale).astype(np.float32)
         packed = pack_weights(m.w_q, isa)
         consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
         xq = self.visit_expr(m.xq)
@@ -376,4 +378,7 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
 
     mod = quantize_by_reciprocal(clip_to_min_max(mod))
     mod = channels_last(relax.transform.CanonicalizeBindings()(mod))  # Clip as maximum/minimum: elementwise ops it can carry
-    return fold_requantize(mod)  # quantize -> dequantize between float ops without the int8 round trip
+    from edgec.compiler.int8.affine import fold_affine
+
+    mod = fold_requantize(mod)  # quantize -> dequantize between float ops without the int8 round trip
+    return fold_affine(mod)  # the float layers' multiply/add chains as one multiply and one add
