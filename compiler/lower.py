@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tvm
@@ -42,12 +44,12 @@ def check_toolchain(target: Target) -> str | None:
     return cxx
 
 
-def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline="default") -> Path:
-    """Compile ``mod`` for ``target`` and write the library into ``out_dir``; returns its path."""
-    cxx = check_toolchain(target)
-    tvm_target = to_tvm(target)
+@contextmanager
+def out_of_memory_is_the_models() -> Iterator[None]:
+    """TVM's build running out of memory (std::bad_alloc) as the user error it is: TVM evaluates
+    constant subgraphs at build time. Around every TVM build step, VM and micro paths alike."""
     try:
-        ex = relax.build(mod, target=tvm_target, relax_pipeline=pipeline)
+        yield
     except (MemoryError, tvm.error.InternalError) as e:
         if not isinstance(e, MemoryError) and "bad_alloc" not in str(e):
             raise  # a compiler bug: exit 70 with its message (EDGEC_DEBUG=1 for the traceback)
@@ -55,6 +57,14 @@ def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipelin
                              "build time, and one of them (an Expand or ConstantOfShape of a large shape?) "
                              "does not fit", hint="check the model's constant shapes, or compile on a "
                              "machine with more memory") from None
+
+
+def build_and_export(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline="default") -> Path:
+    """Compile ``mod`` for ``target`` and write the library into ``out_dir``; returns its path."""
+    cxx = check_toolchain(target)
+    tvm_target = to_tvm(target)
+    with out_of_memory_is_the_models():
+        ex = relax.build(mod, target=tvm_target, relax_pipeline=pipeline)
     backend = backend_for(target)
     if backend.before_export:
         backend.call(backend.before_export, ex, tvm_target, target, out_dir)

@@ -35,7 +35,7 @@ class CompileOptions:
     speed_guard: bool | None = None  # int8: time each layer here, keep the faster (None: when native)
     drop_fake_quant: bool = False  # int8: also skip the rounding in front of float ops
     runtime: str | None = None  # "vm": TVM's; "micro": edgec's own (compiler/micro); "auto": micro where
-    #                             it applies; None: the target's default (compiler/micro default_runtime)
+    #                             it applies (the default: compiler/micro default_runtime)
 
     def __post_init__(self) -> None:
         if isinstance(self.target, Path):

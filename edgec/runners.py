@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.benchmark import LatencyStats, summarize
-from edgec.errors import ArtifactError, ToolchainError
+from edgec.errors import ArtifactError, ToolchainError, UserInputError
 from edgec.models import cache_dir
 from edgec.runtime.artifact import Artifact
 from edgec.runtime.host import is_foreign
@@ -197,6 +197,11 @@ def runner_for(art: Artifact, *, threads: int | None = None, emulate: bool = Fal
     from edgec.runtime.micro_build import is_bare_metal
 
     if rpc or tracker:
+        if art.manifest.compile_options.get("runtime") == "micro":
+            raise UserInputError(f"{art.path} is a micro-runtime artifact: an RPC server runs TVM modules only "
+                                 "(a micro bundle carries edgec-run, no server)",
+                                 hint="compile it with --runtime vm to run it over RPC (edgec bench --rpc/--tracker "
+                                      "does this itself)")
         return RPCRunner(art, rpc, tracker, key)
     if is_bare_metal(str(art.manifest.target.get("triple", ""))):
         return BareMetalRunner(art)

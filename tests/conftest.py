@@ -26,6 +26,15 @@ def tiny_artifacts(tmp_path_factory) -> dict:
     return out
 
 
+@pytest.fixture(scope="session")
+def vm_mlp(tmp_path_factory):
+    """The tiny MLP compiled for the host on TVM's VM runtime (the default is micro where it
+    applies): for the tests of what is specific to the VM artifact (libtvm_runtime, its checks)."""
+    import edgec
+
+    return edgec.compile(tiny_mlp(), out=tmp_path_factory.mktemp("vm") / "mlp", runtime="vm")
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real `edgec` CLI in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "edgec.cli", *args], capture_output=True, text=True,

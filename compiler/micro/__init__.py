@@ -21,12 +21,13 @@ def lower_for_micro(mod: "tvm.IRModule", target: Target, pipeline: "str | tvm.tr
     (``pipeline`` as compiler.schedules.relax_pipeline gives it: a pass, or the name of TVM's own)."""
     from tvm import relax
 
+    from edgec.compiler.lower import out_of_memory_is_the_models
     from edgec.compiler.tvm_target import to_tvm
 
     tvm_target = to_tvm(target)
     if isinstance(pipeline, str):
         pipeline = relax.get_pipeline(pipeline)
-    with tvm_target:
+    with tvm_target, out_of_memory_is_the_models():
         return pipeline(mod)
 
 
@@ -66,15 +67,11 @@ def build_micro(lowered: "tvm.IRModule", target: Target, out: Path, input_names:
             "library_bytes": out.stat().st_size}
 
 
-# Architectures no TVM runtime exists for (docs/targets.md): there the micro runtime is the default.
-_NO_TVM_RUNTIME = ("armv7", "arm", "thumb", "riscv")
-
-
 def default_runtime(target: Target) -> str:
-    """"auto" on targets TVM's runtime does not run on (armv7, riscv64, bare metal); "vm" elsewhere
-    until the VM-specific tests and tools (native runner, RPC server) are split from the defaults
-    (docs/micro-runtime.md, "Default")."""
-    return "auto" if target.kind == "llvm" and target.triple.startswith(_NO_TVM_RUNTIME) else "vm"
+    """"auto" on every target: the micro runtime wherever the plan can express the model (no TVM
+    runtime on the device), TVM's VM otherwise with the reason recorded (GPU targets, Android's
+    objects, data-dependent shapes). The VM stays one flag away: ``--runtime vm``."""
+    return "auto"
 
 
 def build_library(mod: "tvm.IRModule", target: Target, out_dir: Path, pipeline: "str | tvm.transform.Pass",

@@ -27,7 +27,8 @@ def c_compiler(target: Target) -> str:
     cxx = target.toolchain.cxx
     cc = cxx[:-3] + "gcc" if cxx.endswith("g++") else cxx
     if not cc or shutil.which(cc) is None:
-        pkg = (target.toolchain.package or "a cross gcc").replace("g++", "gcc")
+        # The TOML's package (a cross g++) brings its gcc as a dependency: name what `make setup` installs.
+        pkg = target.toolchain.package or "a cross gcc"
         raise ToolchainError(f"cross C compiler '{cc}' for target {target.name} is not installed",
                              hint=f"apt-get install {pkg} (make setup does this)")
     return cc

@@ -124,7 +124,7 @@ static int check_signature(const char* text, const char* end, const char* key, c
     item = p;
     p = edgec_json_skip(p, end, 1);
     if (!p) { edgec_err(err, len, "manifest.json: bad %s", key); return -1; }
-    if (i >= count) break;
+    if (i >= count) continue; /* more entries than the plan has: counted, refused below */
     v = edgec_json_get(item, end, "name");
     if (!v || edgec_json_string(v, end, name, sizeof name)) name[0] = 0;
     v = edgec_json_get(item, end, "dtype");

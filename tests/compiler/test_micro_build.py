@@ -20,8 +20,9 @@ def _topk():
 
 
 def test_auto_falls_back_to_the_vm_and_says_why(tmp_path):
+    """The default (auto): a model the plan cannot express compiles to the VM, with the reason."""
     m = _topk()
-    art = edgec.compile(m, out=tmp_path / "a", runtime="auto")
+    art = edgec.compile(m, out=tmp_path / "a")
     opts = art.manifest.compile_options
     assert opts["runtime"] == "vm" and "tvm.contrib.sort.topk" in opts["micro_refused"]
     assert edgec.verify(art, model=m).passed  # the VM build of the module lowered once
@@ -55,14 +56,21 @@ def test_unknown_runtime_is_a_user_error(tmp_path):
         edgec.compile(tiny_mlp(), out=tmp_path / "x", runtime="tflm")
 
 
-def test_default_is_micro_where_no_tvm_runtime_exists():
+def test_default_is_auto_on_every_target():
+    """micro wherever the plan applies, on every shipped target (issue 15); the VM where not."""
     from edgec.compiler.micro import default_runtime
-    from edgec.targets import load_target
+    from edgec.targets import available, load_target
 
-    assert default_runtime(load_target("rpi3-armv7")) == "auto"
-    assert default_runtime(load_target("riscv64")) == "auto"
-    assert default_runtime(load_target("cortex-m33")) == "auto"
-    assert default_runtime(load_target("rpi4")) == "vm" and default_runtime(load_target("host")) == "vm"
+    names = available()
+    assert {"host", "rpi4", "rpi3-armv7", "riscv64", "cortex-m33"} <= set(names)
+    assert {n: default_runtime(load_target(n)) for n in names} == {n: "auto" for n in names}
+
+
+def test_host_artifacts_default_to_the_micro_runtime(tmp_path):
+    from edgec.models.tiny import tiny_mlp
+
+    art = edgec.compile(tiny_mlp(), out=tmp_path / "h")
+    assert art.manifest.compile_options["runtime"] == "micro" and "micro_refused" not in art.manifest.compile_options
 
 
 def test_armv7_artifacts_default_to_the_micro_runtime(tmp_path):

@@ -3,6 +3,7 @@ its folder, never chooses a command, and what the library returns is held to it.
 keeps every hash consistent (as an attacker would, with runtime.manifest.seal) is refused too."""
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -64,16 +65,32 @@ def test_symlinked_files_are_refused(art_copy, tmp_path):
         edgec.load(art_copy)
 
 
-@pytest.mark.parametrize("mutate, fragment", [
+_OUTPUT_EDITS = [
     (lambda m: m["outputs"][0].update(shape=[4, 11]), "output 'y' is float32[4, 10], the manifest promises float32[4, 11]"),
     (lambda m: m["outputs"][0].update(dtype="int32"), "output 'y' is float32[4, 10], the manifest promises int32"),
     (lambda m: m["outputs"].append({"name": "z", "shape": [1], "dtype": "float32"}), "returned 1 output(s), the manifest promises 2"),
-])
-def test_outputs_are_checked_against_the_manifest_after_every_run(art_copy, mutate, fragment):
-    _edit(art_copy, mutate)
-    sess = edgec.load(art_copy)
-    with pytest.raises(ArtifactError, match=fragment.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+]
+
+
+@pytest.mark.parametrize("mutate, fragment", _OUTPUT_EDITS)
+def test_outputs_are_checked_against_the_manifest_after_every_run(vm_mlp, tmp_path, mutate, fragment):
+    """TVM's VM returns what the library computed: held to the manifest after every run."""
+    d = tmp_path / "art"
+    shutil.copytree(vm_mlp.path, d)
+    _edit(d, mutate)
+    sess = edgec.load(d)
+    with pytest.raises(ArtifactError, match=re.escape(fragment)):
         sess.run({"x": np.zeros((4, 64), np.float32)})
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    *_OUTPUT_EDITS[:2], (_OUTPUT_EDITS[2][0], "the library has 1 outputs, the manifest promises 2")])
+def test_micro_outputs_are_checked_against_the_plan_at_load(art_copy, mutate, fragment):
+    """The micro library states its outputs in its plan: a manifest that differs is refused at load."""
+    assert read_manifest(art_copy).compile_options["runtime"] == "micro"
+    _edit(art_copy, mutate)
+    with pytest.raises(ArtifactError, match=re.escape(fragment)):
+        edgec.load(art_copy)
 
 
 def test_a_library_that_is_not_elf_is_an_artifact_error(art_copy):

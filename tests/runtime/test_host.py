@@ -68,8 +68,8 @@ def test_rpi4_artifact_passes_the_check_on_an_aarch64_host_with_asimd(fake_host)
 
 def test_rpi4_artifact_loads_in_python_on_the_board(tmp_path, fake_host, monkeypatch):
     """edgec.load on a (faked) Raspberry Pi 4 gets past the check to the library load; the TVM
-    runtime is stubbed, as this machine cannot map aarch64 code."""
-    art = edgec.compile(tiny_mlp(), target="rpi4", out=tmp_path / "rpi4")
+    runtime is stubbed, as this machine cannot map aarch64 code (so: a VM artifact)."""
+    art = edgec.compile(tiny_mlp(), target="rpi4", out=tmp_path / "rpi4", runtime="vm")
     loaded = []
     vm = types.SimpleNamespace(VirtualMachine=lambda lib, dev: {"main": lib})
     fake_tvm = types.SimpleNamespace(runtime=types.SimpleNamespace(vm=vm), cpu=lambda: "cpu")

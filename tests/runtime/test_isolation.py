@@ -23,16 +23,27 @@ print(json.dumps({"shape": list(y.shape), "modules": mods, "libs": libs}))
 """
 
 
-def test_runtime_runs_without_compiler_or_onnx(tiny_artifacts):
-    _, art = tiny_artifacts["mlp"]
+def _run_child(art) -> dict:
     proc = subprocess.run([sys.executable, "-c", CHILD, str(art.path)], capture_output=True, text=True,
                           env={"TVM_USE_RUNTIME_LIB": "1", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["shape"] == [4, 10]
     assert out["modules"] == []
-    assert "libtvm_runtime.so" in out["libs"]
-    assert not any("compiler" in lib for lib in out["libs"]), out["libs"]  # libtvm_compiler.so
+    return out
+
+
+def test_runtime_runs_without_compiler_or_onnx(vm_mlp):
+    libs = _run_child(vm_mlp)["libs"]
+    assert "libtvm_runtime.so" in libs
+    assert not any("compiler" in lib for lib in libs), libs  # libtvm_compiler.so
+
+
+def test_micro_artifact_runs_without_any_tvm_library(tiny_artifacts):
+    """The default artifact on the host is a micro one: no TVM library is mapped at all."""
+    _, art = tiny_artifacts["mlp"]
+    assert art.manifest.compile_options["runtime"] == "micro"
+    assert _run_child(art)["libs"] == []
 
 
 def test_runtime_sources_do_not_import_compiler():

@@ -61,12 +61,13 @@ def test_load_run_delete_cycles_do_not_grow_the_process(tmp_path, runtime, cycle
     assert first < 8192, f"{first} KB over the first {cycles // 2} cycles"
 
 
-def test_an_artifact_recompiled_in_place_runs_its_new_code(tmp_path):
+@pytest.mark.parametrize("runtime", ["vm", "micro"])
+def test_an_artifact_recompiled_in_place_runs_its_new_code(tmp_path, runtime):
     x = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
     keep = []
     for seed in (1, 2):
         model = tiny_mlp(seed=seed)
-        art = edgec.compile(model, out=tmp_path / "a", force=True)
+        art = edgec.compile(model, out=tmp_path / "a", force=True, runtime=runtime)
         sess = edgec.load(art.path)
         keep.append(sess)  # the old library stays loaded while the new one is loaded
         ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]

@@ -71,7 +71,7 @@ def test_host_bundle_runs_without_python(tmp_path):
     from edgec.bundle import package
 
     model = tiny_mlp()
-    art = edgec.compile(model, out=tmp_path / "art")
+    art = edgec.compile(model, out=tmp_path / "art", runtime="vm")  # the C++ runner over TVM's runtime
     b = package(art, tmp_path / "bundle")
     assert {"model.so", "manifest.json", "libtvm_runtime.so", "libtvm_ffi.so", "libedgec_runtime.so", "edgec-run",
             "README.txt"} <= set(b.files)
@@ -89,13 +89,18 @@ def test_host_bundle_runs_without_python(tmp_path):
     assert bad.returncode == 5 and "cannot open nope.npy" in bad.stderr
 
 
-def test_rpi4_bundle_for_cls_runs_under_qemu(tmp_path):
-    proc = run_cli("compile", "ppocr-cls", "-t", "rpi4", "-o", str(tmp_path / "cls"), "-q")
+@pytest.mark.parametrize("runtime, size", [((), (0.5e6, 1.6e6)), (("--runtime", "vm"), (1e6, 50e6))],
+                         ids=["default-micro", "vm"])
+def test_rpi4_bundle_for_cls_runs_under_qemu(tmp_path, runtime, size):
+    """The default bundle is the micro runtime's (no TVM runtime libraries); --runtime vm still
+    gives TVM's (libtvm_runtime, libtvm_ffi, the C++ runner)."""
+    proc = run_cli("compile", "ppocr-cls", "-t", "rpi4", "-o", str(tmp_path / "cls"), "-q", *runtime)
     assert proc.returncode == 0, proc.stderr
     p = run_cli("package", str(tmp_path / "cls"), "-o", str(tmp_path / "bundle"), "--json")
     assert p.returncode == 0, p.stderr
     b = json.loads(p.stdout)
-    assert 1e6 < b["bytes"] < 50e6
+    assert size[0] < b["bytes"] < size[1]
+    assert ("libtvm_runtime.so" in b["files"]) == bool(runtime), b["files"]
     assert "ARM aarch64" in _file(tmp_path / "bundle" / "edgec-run")
     r = run_cli("run", str(tmp_path / "cls"), "--json")
     assert r.returncode == 0, r.stderr
