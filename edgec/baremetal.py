@@ -38,6 +38,30 @@ def _tools(target: dict) -> tuple[str, list[str]]:
                 "-serial", "none", "-semihosting-config", "enable=on,target=native"]
 
 
+def runtime_code_bytes(target: dict) -> int:
+    """Bytes of code and data the micro runtime itself adds to a microcontroller image
+    (``runtime.c`` + ``pool.c`` as the image compiles them; the model's kernels, plan and weights
+    excluded): what `edgec bench` reports as the runtime on a bare-metal target."""
+    known = trusted_tools(target)
+    if known is None:
+        raise ToolchainError(f"edgec knows no compiler for {target.get('triple')!r}")
+    cc = known.toolchain.cxx.replace("g++", "gcc")
+    size = cc[:-3] + "size" if cc.endswith("gcc") else "size"
+    total = 0
+    with tempfile.TemporaryDirectory(prefix="edgec-bm-size-") as tmp:
+        for src in ("runtime.c", "pool.c"):
+            obj = Path(tmp) / (src + ".o")
+            proc = subprocess.run([cc, *bare_metal_cflags(target), "-O2", "-std=c99", "-DEDGEC_BARE_METAL",
+                                   f"-I{MICRO_SRC}", "-c", str(MICRO_SRC / src), "-o", str(obj)],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                raise ToolchainError(f"compiling runtime/micro/{src} for {target.get('cpu')} failed:\n{proc.stderr[-1000:]}")
+            out = subprocess.run([size, str(obj)], capture_output=True, text=True, check=True).stdout
+            text, data = out.splitlines()[1].split()[:2]  # text data bss dec hex filename
+            total += int(text) + int(data)
+    return total
+
+
 def _input_source(arrays: list[np.ndarray]) -> str:
     lines = []
     for i, a in enumerate(arrays):

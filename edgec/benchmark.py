@@ -90,6 +90,10 @@ class TargetResult:
     peak_memory_mb: float | None
     rel_l2_error: float | None
     note: str = ""
+    runtime: str = ""  # "micro" or "vm": the one the artifact was compiled for
+    # micro artifacts: bytes on the device per part (edgec.micro_bundle.bundle_sizes: runtime,
+    # kernels+plan, weights, arena, workspace per thread), as `edgec inspect` / `package` report them
+    sizes: dict[str, int] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -115,6 +119,7 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
 
     import edgec
     from edgec.compiler.backends import backend_for
+    from edgec.micro_bundle import artifact_sizes
     from edgec.reference import reference_for
     from edgec.runners import runner_for
     from edgec.verification import _source_bytes, compare, default_inputs, reference_feeds
@@ -122,18 +127,21 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
     base = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="edgec-bench-"))
     rows = []
     expected = None  # the same source model and inputs for every target: run the reference once
+    if rpc or tracker:
+        log.info("bench: over RPC the artifacts are compiled for TVM's VM runtime (an RPC server runs TVM modules; "
+                 "a micro bundle carries no server)")
     for name in targets:
         log.info(f"bench: compiling for {name} ...")
-        # An RPC server runs TVM modules: over RPC the artifact is a VM one whatever the default runtime.
         art = edgec.compile(model, target=name, out=base / Path(str(name)).stem, force=True,
                             **({"runtime": "vm"} if rpc or tracker else {}))
+        runtime, sizes = art.manifest.compile_options.get("runtime", "vm"), artifact_sizes(art)
         feeds = default_inputs(art)
         if expected is None:
             fmt, data = _source_bytes(art, model if hasattr(model, "SerializeToString") else None)
             expected = reference_for(fmt, data).run(reference_feeds(art, fmt, data, feeds))
         if backend_for(art.manifest.target).device == "gpu":
             rows.append(TargetResult(name, "not run", None, _dir_bytes(art.path), None, None,
-                                     "GPU artifact: run it on the GPU machine"))
+                                     "GPU artifact: run it on the GPU machine", runtime, sizes))
             continue
         runner = runner_for(art, threads=threads, native=True, rpc=rpc, tracker=tracker,
                             key=key or (str(name) if tracker else "edgec"))
@@ -141,7 +149,8 @@ def bench_targets(model, targets: list[str], runs: int = 20, threads: int | None
         where, note = ("emulated", "correctness only; emulated time is not device latency") \
             if res.emulated else (res.where, "")
         err = max(e.rel_l2_error for e in compare(res.outputs, expected))
-        rows.append(TargetResult(name, where, res.latency, _dir_bytes(art.path), res.peak_memory_mb, err, note))
+        rows.append(TargetResult(name, where, res.latency, _dir_bytes(art.path), res.peak_memory_mb, err, note,
+                                 runtime, sizes))
     return rows
 
 
@@ -157,7 +166,10 @@ def plot_targets(rows: list[TargetResult], path, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     timed = [r for r in rows if r.latency]
-    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(rows)), 3.6))
+    sized = [r for r in rows if r.sizes]
+    width = max(4, 1.4 * len(rows))
+    fig, axes = plt.subplots(1, 2 if sized else 1, figsize=(2 * width if sized else width, 3.6), squeeze=False)
+    ax = axes[0][0]
     names = [r.target for r in timed]
     med = [r.latency.median_ms for r in timed]
     err = [[r.latency.median_ms - r.latency.p10_ms for r in timed], [r.latency.p90_ms - r.latency.median_ms for r in timed]]
@@ -167,6 +179,30 @@ def plot_targets(rows: list[TargetResult], path, title: str = "") -> None:
     skipped = [f"{r.target}: {r.where}" for r in rows if not r.latency]
     ax.set_ylabel("latency, median (ms)")
     ax.set_title(title + (("\nnot timed: " + "; ".join(skipped)) if skipped else ""), fontsize=9)
+    if sized:
+        _plot_sizes(axes[0][1], sized)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# The parts of a micro artifact on the device, stacked (code and constants), and the run memory beside them.
+_PARTS = (("runtime_bytes", "runtime", "#4C72B0"), ("kernels_bytes", "kernels+plan", "#55A868"),
+          ("weights_bytes", "weights", "#C44E52"))
+
+
+def _plot_sizes(ax, rows: list[TargetResult]) -> None:
+    """Per target: runtime, kernels+plan and weights stacked (what the device stores) and the
+    arena beside them (what a run uses), in KB."""
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for key, label, color in _PARTS:
+        kb = np.array([r.sizes[key] / 1e3 for r in rows])
+        ax.bar(x - 0.2, kb, 0.4, bottom=bottom, label=label, color=color)
+        bottom += kb
+    ax.bar(x + 0.2, [r.sizes["arena_bytes"] / 1e3 for r in rows], 0.4, label="arena (run memory)", color="#8172B2",
+           hatch="//")
+    ax.set_xticks(x, [r.target for r in rows])
+    ax.set_ylabel("KB")
+    ax.set_title("micro runtime: bytes per target", fontsize=9)
+    ax.legend(fontsize=7)

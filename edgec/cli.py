@@ -133,7 +133,7 @@ def cli(verbose, quiet) -> None:
 @click.option("--runtime", type=click.Choice(["auto", "micro", "vm"]), default=None,
               help="'micro': edgec's own C runtime (a static plan of kernel calls, no TVM runtime; "
                    "docs/micro-runtime.md); 'auto': micro where the plan can express the model, else TVM's VM "
-                   "[default: auto for armv7, riscv64 and bare metal, vm elsewhere]")
+                   "[default: auto; 'vm' for TVM's runtime, whose bundles carry the RPC server]")
 @click.option("--force", is_flag=True, help="replace an existing edgec artifact at --out")
 @click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set, help="print the manifest as JSON")
 @click.option("-q", "--quiet", is_flag=True, callback=_quiet_if_set, help="no progress messages")
@@ -540,6 +540,14 @@ def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, a
 
     table(["target", "where", "median ms", "p10 ms", "p90 ms", "min ms", "size MB", "peak MB", "rel-L2"],
           [cells(r) for r in rows], right=(2, 3, 4, 5, 6, 7, 8))
+
+    def kb(r, key):
+        return f"{r.sizes[key] / 1e3:.1f}" if r.sizes else "-"
+
+    click.echo("bytes on the device (micro runtime; KB):")
+    table(["target", "runtime", "runtime KB", "kernels+plan KB", "weights KB", "arena KB", "workspace KB/thread"],
+          [[r.target, r.runtime, *(kb(r, k) for k in ("runtime_bytes", "kernels_bytes", "weights_bytes", "arena_bytes",
+                                                        "workspace_bytes"))] for r in rows], right=(2, 3, 4, 5, 6))
     if plot:
         click.echo(f"plot written to {plot}")
 

@@ -63,15 +63,34 @@ def package_micro(art: Artifact, out: Path, force: bool, quiet: bool) -> Bundle:
         "No Python and no TVM runtime: edgec-run holds edgec's C runtime and needs only libc.\n"
         f"Memory: arena {micro.get('arena_bytes', '?')} bytes, workspace {micro.get('workspace_bytes', '?')} "
         "bytes per thread, weights inside model.so.\n")
-    sizes = bundle_sizes(build / "edgec-run", art.library, micro)
+    sizes = bundle_sizes((build / "edgec-run").stat().st_size, art.library, micro)
     record = {"run": run, "arch": t["triple"].split("-")[0], "target": t["name"], "runtime": "micro"}
     return write_bundle(art, out, {"edgec-run": build / "edgec-run"}, readme, record, sizes)
 
 
-def bundle_sizes(runner: Path, library: Path, micro: dict) -> dict[str, int]:
-    """Bytes per part on the device: the runner (edgec's runtime + .npy I/O, stripped), the model
-    library's code (kernels + plan) and weights, and the memory a run uses (arena, workspace)."""
+def bundle_sizes(runtime_bytes: int, library: Path, micro: dict) -> dict[str, int]:
+    """Bytes per part on the device: the runtime (in a bundle: edgec-run, edgec's runtime + .npy
+    I/O, stripped), the model library's code (kernels + plan) and weights, and the memory a run
+    uses (arena, workspace)."""
     lib = library.stat().st_size
     weights = int(micro.get("weights_bytes", 0))
-    return {"runtime_bytes": runner.stat().st_size, "kernels_bytes": lib - weights, "weights_bytes": weights,
+    return {"runtime_bytes": runtime_bytes, "kernels_bytes": lib - weights, "weights_bytes": weights,
             "arena_bytes": int(micro.get("arena_bytes", 0)), "workspace_bytes": int(micro.get("workspace_bytes", 0))}
+
+
+def artifact_sizes(art: Artifact) -> dict[str, int] | None:
+    """``bundle_sizes`` of a micro artifact for its device, without writing a bundle (`edgec
+    bench`); None for a VM artifact. On bare metal the runtime is its code in the image
+    (edgec.baremetal.runtime_code_bytes) and kernels+plan the model archive less its weights."""
+    from edgec.runtime.micro_build import is_bare_metal
+
+    opts = art.manifest.compile_options
+    if opts.get("runtime") != "micro":
+        return None
+    micro = opts.get("micro") or {}
+    t = art.manifest.target
+    if not is_bare_metal(str(t.get("triple", ""))):
+        return bundle_sizes((runner_build(t) / "edgec-run").stat().st_size, art.library, micro)
+    from edgec.baremetal import runtime_code_bytes
+
+    return bundle_sizes(runtime_code_bytes(t), art.library, micro)

@@ -58,3 +58,7 @@ def test_runtime_code_fits_a_microcontroller(tmp_path):
         out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
         total += int(out.splitlines()[1].split()[0])
     assert 0 < total <= 16 * 1024, total
+    from edgec.baremetal import runtime_code_bytes  # what `edgec bench` reports: code + initialized data
+    from edgec.targets import load_target
+
+    assert total <= runtime_code_bytes(load_target("cortex-m33").to_dict()) <= 16 * 1024
