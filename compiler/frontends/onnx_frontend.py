@@ -8,7 +8,7 @@ from __future__ import annotations
 import onnx
 from google.protobuf.message import DecodeError
 
-from edgec.errors import ModelFormatError, UnsupportedOperatorError
+from edgec.errors import EdgecError, ModelFormatError, UnsupportedOperatorError
 
 
 def parse_onnx(data: bytes, where: str) -> onnx.ModelProto:
@@ -44,7 +44,8 @@ def validate_onnx(model: onnx.ModelProto, where: str = "the model") -> onnx.Mode
 def supported_onnx_ops() -> set[str]:
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
-    return set(_get_convert_map()) | {"If"}  # If: TVM's importer builds a Relax If itself (no converter)
+    # If: TVM's importer builds a Relax If itself (no converter); Loop: edgec's (onnx_loop.py)
+    return set(_get_convert_map()) | {"If", "Loop"}
 
 
 def check_onnx_ops(model: onnx.ModelProto) -> None:
@@ -185,11 +186,13 @@ def _float_only_ops(model: onnx.ModelProto) -> dict[str, str]:
 
 def onnx_to_relax(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]]):
     """Import a cleaned-up ONNX model; returns a tvm IRModule with parameters bound."""
-    from tvm.relax.frontend.onnx import from_onnx
+    from edgec.compiler.frontends.onnx_loop import from_onnx
 
     check_onnx_ops(model)
     try:
-        return from_onnx(model, shape_dict={k: list(v) for k, v in input_shapes.items()}, keep_params_in_input=False)
+        return from_onnx(model, shape_dict={k: list(v) for k, v in input_shapes.items()})
+    except EdgecError:
+        raise  # edgec's own converters (Loop) say what is wrong themselves
     except Exception as e:  # TVM converters raise assorted types; the message is what matters
         msg = str(e).strip().splitlines()
         detail = msg[-1] if msg else type(e).__name__

@@ -8,6 +8,8 @@
 - EyeLike with a dtype or of a static shape: a constant (TVM: "dtype mismatch");
 - Pad whose constant value comes at run time: Pad with zeros, then Where the padding with the value
   (TVM needs the value constant); pads and axes must be constant;
+- Resize with sizes and an empty (0-element) scales or roi constant, as Paddle2ONNX writes it:
+  the empty inputs left out ("" means absent in ONNX; TVM: "Only one of scales and sizes");
 - Cast (and CastLike) from a float type to an integer type narrower than 64 bits: Cast to int64,
   then Cast to the target type. TVM's converter spells the narrow case as an int64 cast followed by
   floor_mod / where to wrap, each reading its input several times; fused and inlined into one
@@ -102,6 +104,19 @@ def _pad(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
     return True
 
 
+def _resize_empty_inputs(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    ins = list(node.input)
+    empty = [k for k in (1, 2) if len(ins) > k and ins[k] and (c := info.const(ins[k])) is not None and c.size == 0]
+    if not empty or (2 in empty and not (len(ins) > 3 and ins[3])):
+        return False  # nothing to drop, or scales is empty and there are no sizes: TVM's own error
+    new = onnx.NodeProto()
+    new.CopyFrom(node)
+    for k in empty:
+        new.input[k] = ""
+    b.nodes.append(new)
+    return True
+
+
 _INTS = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32,
          TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32}
 
@@ -119,6 +134,7 @@ def _cast_through_int64(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bo
 def converter_forms(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.ModelProto, dict[str, int]]:
     counts = {}
     for op, fn in (("Pow", _pow), ("IsInf", _isinf), ("EyeLike", _eyelike), ("Pad", _pad),
-                    ("Cast", _cast_through_int64), ("CastLike", _cast_through_int64)):
+                    ("Cast", _cast_through_int64), ("CastLike", _cast_through_int64),
+                    ("Resize", _resize_empty_inputs)):
         model, counts[op] = rewrite_nodes(model, op, fn)
     return model, counts

@@ -1,8 +1,10 @@
-"""ReverseSequence, OneHot with run-time values, and TensorScatter become GatherElements / Equal /
-Where on index arithmetic.
+"""ReverseSequence, OneHot, and TensorScatter become GatherElements / Equal / Where on index
+arithmetic.
 
 Why: TVM's importer has no ReverseSequence or TensorScatter converter, and takes OneHot only with
-constant ``values``. Each is a selection by a computed index, which TVM imports and lowers like any
+constant ``values`` and a scalar depth, and then returns float64 for float values (its on/off
+values become float64 PrimValues): a float32 OneHot feeding a Concat failed to import (SLANet).
+Each is a selection by a computed index, which TVM imports and lowers like any
 elementwise graph. Needs static shapes and, for OneHot, a constant depth (an initializer after
 folding, or pinned with --input-value).
 """
@@ -48,14 +50,14 @@ def _reverse_sequence(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool
 def _one_hot(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
     ind, depth, values = node.input[:3]
     shape, d = info.shape(ind), info.const(depth)
-    if shape is None or d is None or info.const(values) is not None or info.opset < 13:
-        return False  # constant values: TVM's own converter takes it
+    if shape is None or d is None:
+        return False
     depth_n = int(d.reshape(-1)[0])
     rank = len(shape) + 1
     axis = attrs_of(node).get("axis", -1) % rank
     i = b.op("Cast", [ind], to=TensorProto.INT64)
     i = b.op("Where", [b.op("Less", [i, b.ints(0)]), b.op("Add", [i, b.ints(depth_n)]), i])  # -1 is the last
-    i = b.op("Unsqueeze", [i, b.ints([axis])])
+    i = b.op("Unsqueeze", [i, b.ints([axis])]) if info.opset >= 13 else b.op("Unsqueeze", [i], axes=[axis])
     hot = b.op("Equal", [i, _along(b, np.arange(depth_n), axis, rank)])
     on, off = (b.op("Gather", [values, b.ints(k)], axis=0) for k in (1, 0))
     b.op("Where", [hot, on, off], node.output[0])
