@@ -10,6 +10,9 @@
   (TVM needs the value constant); pads and axes must be constant;
 - Resize with sizes and an empty (0-element) scales or roi constant, as Paddle2ONNX writes it:
   the empty inputs left out ("" means absent in ONNX; TVM: "Only one of scales and sizes");
+- Upsample (opsets 7-9, old YOLOv3 exports) in nearest mode with whole-number scales: Reshape,
+  Expand, Reshape (each value repeated along a new axis). TVM's converter reads the opset-7
+  ``scales`` attribute and fails on opset 9's ``scales`` input;
 - Cast (and CastLike) from a float type to an integer type narrower than 64 bits: Cast to int64,
   then Cast to the target type. TVM's converter spells the narrow case as an int64 cast followed by
   floor_mod / where to wrap, each reading its input several times; fused and inlined into one
@@ -117,6 +120,24 @@ def _resize_empty_inputs(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> b
     return True
 
 
+def _upsample(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    a = attrs_of(node)
+    scales = a.get("scales") if len(node.input) < 2 else info.const(node.input[1])
+    shape = info.shape(node.input[0])
+    if scales is None or shape is None or a.get("mode", "nearest") != "nearest":
+        return False
+    scales = [float(v) for v in np.asarray(scales).reshape(-1)]
+    if len(scales) != len(shape) or not all(v.is_integer() and v >= 1 for v in scales):
+        return False
+    k = [int(v) for v in scales]
+    spread = [d for n in shape for d in (n, 1)]
+    tiled = [d for n, r in zip(shape, k) for d in (n, r)]
+    x = b.op("Reshape", [node.input[0], b.ints(spread)])
+    x = b.op("Expand", [x, b.ints(tiled)])
+    b.op("Reshape", [x, b.ints([n * r for n, r in zip(shape, k)])], node.output[0])
+    return True
+
+
 _INTS = {TensorProto.INT8, TensorProto.INT16, TensorProto.INT32,
          TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32}
 
@@ -135,6 +156,6 @@ def converter_forms(model: onnx.ModelProto, ctx: PassContext) -> tuple[onnx.Mode
     counts = {}
     for op, fn in (("Pow", _pow), ("IsInf", _isinf), ("EyeLike", _eyelike), ("Pad", _pad),
                     ("Cast", _cast_through_int64), ("CastLike", _cast_through_int64),
-                    ("Resize", _resize_empty_inputs)):
+                    ("Resize", _resize_empty_inputs), ("Upsample", _upsample)):
         model, counts[op] = rewrite_nodes(model, op, fn)
     return model, counts

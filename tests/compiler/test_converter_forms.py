@@ -87,3 +87,10 @@ def test_chained_float_int_casts_compile_in_seconds():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[[1, -8, 3, 1], [0, 1, 8, 49]]"
+
+
+def test_upsample_nearest_opset9_scales_input():
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    scales = helper.make_tensor("scales", T.FLOAT, [4], [1, 1, 2, 3])
+    _check(helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest"), [("x", T.FLOAT, [1, 2, 3, 4])],
+           T.FLOAT, [1, 2, 6, 12], {"x": x}, 9, [scales])
