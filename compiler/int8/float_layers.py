@@ -49,3 +49,76 @@ def float_conv_int8_weights(bb: relax.BlockBuilder, x_nchw: relax.Expr, wq: np.n
     y = bb.emit(bb.call_te(lambda d, w: conv2d_nhwc(d, w, geo, tile), x, wf, primfunc_name_hint="edgec_conv2d"))
     y = bb.emit(relax.op.multiply(y, relax.const(np.broadcast_to(scale, (o,)).astype(np.float32))))
     return relax.op.permute_dims(y, TO_NCHW)
+
+
+def _from_blob(src: te.Tensor, offset: int, shape: tuple) -> te.Tensor:
+    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    return te.compute(shape, lambda *i: src[offset + sum(a * st for a, st in zip(i, strides))].astype("float32"),
+                      name="edgec_int8_weights")
+
+
+def merge_weight_conversions(mod):
+    """All of a function's int8 -> float32 weight conversions (``edgec_int8_weights*``, one small
+    kernel per float layer) as one kernel with one output per layer, run first.
+
+    Each kernel costs its own call and, in the library, its own argument-checking wrapper (~3 KB
+    on x86, more than the conversion itself: PP-OCR det has 18 such layers). The converted
+    weights then live for the whole run instead of from their layer's input on (the float
+    layers' weights are small: depthwise taps, a few vetoed dense convs)."""
+    import tvm
+    from tvm.ir.expr import Constant
+    from tvm.relax import expr_functor
+
+    @expr_functor.mutator
+    class _Merge(relax.PyExprMutator):
+        def __init__(self, mod, replace, combined) -> None:
+            super().__init__(mod)
+            self.replace, self.combined, self.tup = replace, combined, None
+
+        def visit_call_(self, call):
+            if self.tup is None:  # the first binding of the function: the conversions go first
+                self.tup = self.builder_.emit(self.combined, "int8_weights")
+            if call in self.replace:
+                return relax.TupleGetItem(self.tup, self.replace[call])
+            return super().visit_call_(call)
+
+    for gv, func in list(mod.functions_items()):
+        if not isinstance(func, relax.Function) or not func.params:
+            continue
+        calls = []
+        for v, e in relax.analysis.get_var2val(func).items():
+            if isinstance(e, relax.Call) and e.op == tvm.ir.Op.get("relax.call_tir") \
+                    and e.args[0].name_hint.startswith("edgec_int8_weights") \
+                    and isinstance(e.args[1].fields[0], Constant):
+                calls.append(e)
+        dummy = func.params[0]
+        if len(calls) < 2 or not isinstance(dummy.ty, relax.TensorType) or dummy.ty.shape is None:
+            continue
+        try:
+            dshape = [int(d) for d in dummy.ty.shape]
+        except TypeError:
+            continue
+        # one int8 blob in (each layer's weights at a 64-byte boundary), one float32 tensor per layer out
+        arrays = [c.args[1].fields[0].value.numpy() for c in calls]
+        if any(a.dtype != np.int8 for a in arrays):
+            continue
+        offsets, n = [], 0
+        for a in arrays:
+            offsets.append(n)
+            n += -(-a.size // 64) * 64
+        blob = np.zeros(n, np.int8)
+        for a, off in zip(arrays, offsets):
+            blob[off:off + a.size] = a.reshape(-1)
+        src = te.placeholder((n,), "int8", "weights")
+        d = te.placeholder(tuple(dshape), str(dummy.ty.dtype), "unused")
+        outs = [_from_blob(src, off, a.shape) for a, off in zip(arrays, offsets)]
+        prim = te.create_prim_func([src, d] + outs).without_attr("global_symbol").with_attr("op_pattern", 8)
+        bb = relax.BlockBuilder(mod)
+        merged = bb.add_func(prim, "edgec_int8_weights_all")
+        mod = bb.get()
+        combined = relax.call_tir(merged, [relax.const(blob), dummy],
+                                  out_ty=[relax.TensorType(list(a.shape), "float32") for a in arrays])
+        rw = _Merge(mod, {c: i for i, c in enumerate(calls)}, combined)
+        rw.builder_.update_func(gv, rw.visit_expr(func))
+        mod = rw.builder_.get()
+    return relax.transform.DeadCodeElimination()(mod)

@@ -117,6 +117,43 @@ def epilogue_constants(w_q: np.ndarray, w_scale, x_scale: float, spec: ConvSpec,
     return scale.astype(np.float32), corr.astype(np.int32)
 
 
+_PARAM_ALIGN = 64  # each section of a kernel's parameter blob starts on a 64-byte boundary
+
+
+def param_offsets(spec: ConvSpec, isa: DotISA, ep_rows: int) -> dict:
+    """Byte offsets of the sections of a kernel's one constant argument (kernel_params): packed
+    weights, per-channel scale, zero-point correction (absent when the zero point is 0: never
+    read), epilogue rows; "size" the blob's length. One argument instead of five: each buffer
+    argument costs ~0.9 KB of TVM's argument-checking wrapper in the library (x86), about what
+    the kernel's own code weighs."""
+    def up(n: int) -> int:
+        return -(-n // _PARAM_ALIGN) * _PARAM_ALIGN
+
+    w = _ceil(spec.o, isa.lanes) * spec.kh * spec.kw * _ceil(spec.c, isa.group) * isa.lanes * isa.group
+    off = {"w": 0, "scale": up(w)}
+    nxt = off["scale"] + up(4 * spec.o)
+    off["corr"] = None if act_zero_point(spec, isa) == 0 else nxt
+    nxt += 0 if off["corr"] is None else up(4 * spec.o)
+    off["ep"] = None if ep_rows == 0 else nxt
+    off["size"] = nxt + (0 if ep_rows == 0 else up(4 * ep_rows * spec.o))
+    return off
+
+
+def kernel_params(packed: np.ndarray, scale: np.ndarray, corr: np.ndarray, ep: np.ndarray | None,
+                  spec: ConvSpec, isa: DotISA) -> np.ndarray:
+    """The kernel's constant argument: its sections at param_offsets, as one int8 array."""
+    rows = 0 if ep is None else len(ep)
+    off = param_offsets(spec, isa, rows)
+    blob = np.zeros(off["size"], np.int8)
+    parts = [("w", packed.astype(np.int8)), ("scale", scale.astype(np.float32)), ("corr", corr.astype(np.int32)),
+             ("ep", None if ep is None else np.asarray(ep, np.float32))]
+    for name, a in parts:
+        if off[name] is not None and a is not None:
+            raw = np.ascontiguousarray(a).reshape(-1).view(np.int8)
+            blob[off[name]:off[name] + raw.size] = raw
+    return blob
+
+
 @dataclass(frozen=True)
 class Tile:
     u: int  # output pixels per tile
@@ -174,7 +211,8 @@ def _identity(val, oc, ep):
 def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilogue=None, ep_rows: int = 0,
                    out_dtype: str = "float32", x_shape: tuple | None = None,
                    out_param_shape: tuple | None = None) -> tirx.PrimFunc:
-    """PrimFunc(x, w_packed, scale, corr, ep, out), already scheduled.
+    """PrimFunc(x, params, out), already scheduled; params = kernel_params(w_packed, scale, corr,
+    ep) (one constant argument: param_offsets).
 
     ``epilogue(val, oc, ep)`` maps the dequantized value (float32, scalar or vector) of output
     channel ``oc`` to the stored value (see epilogue.py); ``ep`` holds its per-channel constants.
@@ -196,6 +234,9 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
     FULL_W, FULL_O = OW % U == 0, O % L == 0
     step = _step(isa)
     EP_ROWS = max(ep_rows, 1)
+    OFF = param_offsets(spec, isa, ep_rows)
+    NP, OFF_S = OFF["size"], OFF["scale"] // 4
+    OFF_C, OFF_E = (OFF["corr"] or 0) // 4, (OFF["ep"] or 0) // 4  # unused sections alias offset 0: never read
     X_SHAPE, OUT_SHAPE = tuple(x_shape or spec.in_shape), tuple(out_param_shape or spec.out_shape)
     FULL_C = C % G == 0
     # NCHW input packs to [N, C/G, Hp, Wp, G] (each G-channel group one interleaved plane: the
@@ -216,10 +257,12 @@ def conv_int8_func(spec: ConvSpec, isa: DotISA, tile: Tile | None = None, epilog
         return load
 
     @T.prim_func
-    def main(xg: T.Buffer(X_SHAPE, spec.x_dtype), w: T.Buffer((MO, KH, KW, CG, L * G), "int8"),
-             scale: T.Buffer((O,), "float32"), corr: T.Buffer((O,), "int32"),
-             ep: T.Buffer((EP_ROWS, O), "float32"), outg: T.Buffer(OUT_SHAPE, out_dtype)):
+    def main(xg: T.Buffer(X_SHAPE, spec.x_dtype), params: T.Buffer((NP,), "int8"), outg: T.Buffer(OUT_SHAPE, out_dtype)):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        w = T.decl_buffer((MO, KH, KW, CG, L * G), "int8", data=params.data)
+        scale = T.decl_buffer((O,), "float32", data=params.data, elem_offset=OFF_S)
+        corr = T.decl_buffer((O,), "int32", data=params.data, elem_offset=OFF_C)
+        ep = T.decl_buffer((EP_ROWS, O), "float32", data=params.data, elem_offset=OFF_E)
         x = T.decl_buffer(spec.in_shape, spec.x_dtype, data=xg.data)
         out = T.decl_buffer(spec.out_shape, out_dtype, data=outg.data)
         xp = T.alloc_buffer(XP_SHAPE, ad)

@@ -24,7 +24,8 @@ from edgec.compiler.int8.epilogue import Epilogue, find_epilogue, users_of
 from edgec.compiler.int8.float_layers import float_conv_int8_weights
 from edgec.compiler.int8.isa import DotISA
 from edgec.compiler.int8.qdq import KEEP_BEFORE, drop_float_qdq, droppable
-from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights, weights_fit
+from edgec.compiler.int8.kernels import (ConvSpec, conv_int8_func, epilogue_constants, kernel_params, pack_weights,
+                                         weights_fit)
 
 MIN_REDUCTION = 16  # C*KH*KW below this: pack + epilogue cost more than the dot products save
 
@@ -273,18 +274,18 @@ class _Rewriter(PyExprMutator):
         if ep.in_scale != 1.0:  # the epilogue's leading 1/s (Epilogue.fold_leading_scale)
             scale = (scale.astype(np.float64) * ep.in_scale).astype(np.float32)
         packed = pack_weights(m.w_q, isa)
-        consts = np.stack(ep.channel_consts) if ep.channel_consts else np.zeros((1, spec.o), np.float32)
+        params = kernel_params(packed, scale, corr, np.stack(ep.channel_consts) if ep.channel_consts else None,
+                               spec, isa)
         xq = self.visit_expr(m.xq)
         if conv and not nchw_in:
             xq = bb.emit(relax.op.permute_dims(xq, [0, 2, 3, 1]))
-        y = bb.emit(relax.call_tir(gvar, [xq] + [relax.const(a) for a in (packed, scale, corr, consts)],
-                                   out_ty=relax.TensorType(out_shape, out_dtype)))
+        y = bb.emit(relax.call_tir(gvar, [xq, relax.const(params)], out_ty=relax.TensorType(out_shape, out_dtype)))
         if conv:
             y = bb.emit(relax.op.permute_dims(y, [0, 3, 1, 2]))
         self.stats.int8_layers += 1
         self.stats.int8_macs += spec.macs
         self.stats.fused_epilogue_ops += len(ep.steps)
-        self.stats.weight_bytes += packed.nbytes + scale.nbytes + corr.nbytes + consts.nbytes
+        self.stats.weight_bytes += params.nbytes
         return y
 
 
@@ -380,5 +381,8 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
     mod = channels_last(relax.transform.CanonicalizeBindings()(mod))  # Clip as maximum/minimum: elementwise ops it can carry
     from edgec.compiler.int8.affine import fold_affine
 
+    from edgec.compiler.int8.float_layers import merge_weight_conversions
+
     mod = fold_requantize(mod)  # quantize -> dequantize between float ops without the int8 round trip
-    return fold_affine(mod)  # the float layers' multiply/add chains as one multiply and one add
+    mod = fold_affine(mod)  # the float layers' multiply/add chains as one multiply and one add
+    return merge_weight_conversions(mod)  # one kernel converts every float layer's int8 weights

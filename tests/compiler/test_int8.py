@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 import edgec
 from edgec.compiler.int8 import Int8Stats, dot_isa, lower_int8
 from edgec.compiler.int8.isa import PMADDWD, SDOT, SMLAL, VNNI
-from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, pack_weights
+from edgec.compiler.int8.kernels import ConvSpec, conv_int8_func, epilogue_constants, kernel_params, pack_weights
 from edgec.compiler.quantize import Int8Options, quantize
 from edgec.models.tiny import _Builder
 
@@ -37,9 +37,8 @@ def _run_kernel(spec, isa, xq, wq, ws, xs, epilogue=None, ep=None, out_dtype="fl
     f = conv_int8_func(spec, isa, epilogue=epilogue, ep_rows=0 if ep is None else len(ep), out_dtype=out_dtype)
     lib = tvm.tirx.build(f.with_attr("global_symbol", "main"), target=HOST)
     scale, corr = epilogue_constants(wq, ws, xs, spec, isa)
-    eps = np.zeros((1, spec.o), np.float32) if ep is None else ep
-    args = [tvm.runtime.tensor(a) for a in (xq, pack_weights(wq, isa), scale, corr, eps,
-                                             np.zeros(spec.out_shape, out_dtype))]
+    params = kernel_params(pack_weights(wq, isa), scale, corr, ep, spec, isa)
+    args = [tvm.runtime.tensor(a) for a in (xq, params, np.zeros(spec.out_shape, out_dtype))]
     lib(*args)
     return args[-1].numpy()
 
@@ -285,5 +284,7 @@ def test_layers_the_speed_guard_vetoes_keep_int8_weights():
     lowered = lower_int8(mod, PMADDWD, st, keep=lambda i, plan: False)
     script = lowered["main"].script(show_meta=False)
     assert st.int8_layers == 0 and st.float_layers["slower than float here (measured)"] == 4
-    assert "R.nn.conv2d(" not in script and script.count("edgec_int8_weights") == 4  # 3 convs + depthwise
+    assert "R.nn.conv2d(" not in script
+    # one kernel converts the weights of all 4 (3 convs + depthwise), one output each
+    assert script.count("edgec_int8_weights") == 1 and script.count("= int8_weights[") == 4, script
     assert weight_bytes(lowered) < 0.5 * weight_bytes(import_model(resolve_model(_qdq_cnn()[0]), CompileOptions())[0])
