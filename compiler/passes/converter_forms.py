@@ -108,6 +108,8 @@ def _pad(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
 
 
 def _resize_empty_inputs(node: onnx.NodeProto, info: GraphInfo, b: Builder) -> bool:
+    if info.opset < 13:
+        return False  # roi and scales are required inputs before opset 13 (an empty tensor is "absent")
     ins = list(node.input)
     empty = [k for k in (1, 2) if len(ins) > k and ins[k] and (c := info.const(ins[k])) is not None and c.size == 0]
     if not empty or (2 in empty and not (len(ins) > 3 and ins[3])):

@@ -94,3 +94,16 @@ def test_upsample_nearest_opset9_scales_input():
     scales = helper.make_tensor("scales", T.FLOAT, [4], [1, 1, 2, 3])
     _check(helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest"), [("x", T.FLOAT, [1, 2, 3, 4])],
            T.FLOAT, [1, 2, 6, 12], {"x": x}, 9, [scales])
+
+
+def test_resize_with_sizes_and_empty_scales_and_roi():
+    """Paddle2ONNX writes empty roi/scales constants next to sizes: absent from opset 13 on (dropped
+    for TVM). Before opset 13 they are required inputs and stay (a clear error from TVM's importer;
+    yolox-tiny's opset-11 Resize with scales must keep compiling: the zoo tests)."""
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    for opset in (13, 18):
+        inits = [helper.make_tensor("roi", T.FLOAT, [0], []), helper.make_tensor("scales", T.FLOAT, [0], []),
+                 helper.make_tensor("sizes", T.INT64, [4], [1, 2, 6, 8])]
+        node = helper.make_node("Resize", ["x", "roi", "scales", "sizes"], ["y"], mode="nearest",
+                                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        _check(node, [("x", T.FLOAT, [1, 2, 3, 4])], T.FLOAT, [1, 2, 6, 8], {"x": x}, opset, inits)
