@@ -1,10 +1,11 @@
 """Per-call latency of the micro runtime against TVM's VM, in one process, alternating rounds
-(ratios survive a busy machine; absolute times do not). Both at 1 thread, through Session.run
-(input checks, binding and output copies included), timed as the calling thread's CPU time:
-micro/vm is the ratio of the rounds' medians, "fastest" that of the fastest rounds.
+(ratios survive a busy machine; absolute times do not). Both at 1 thread by default, through
+Session.run (input checks, binding and output copies included), timed as the calling thread's CPU
+time: micro/vm is the ratio of the rounds' medians, "fastest" that of the fastest rounds. With
+``--threads N`` (N > 1) the time is wall-clock, since the pools' work is not the calling thread's.
 
     python tools/micro_vs_vm.py [--models mlp,cnn,transformer,ppocr-cls|zoo] [--rounds 7] [--calls 200]
-                                [--work DIR [--compile-only]]
+                                [--threads 1] [--work DIR [--compile-only]]
 
 ``--work DIR`` keeps the compiled artifacts there and reuses them, so the compiles can run
 first (``--compile-only``, no benchmark lock needed) and the timing alone under
@@ -33,13 +34,14 @@ def _zoo() -> list[str]:
     return sorted(registry()) + list(TINY)
 
 
-def _per_call(sess, feeds, calls: int) -> float:
-    """CPU seconds of the calling thread per call: at 1 thread both runtimes run every kernel on
-    it, and time other processes take on a shared machine is not counted."""
-    t0 = time.thread_time()
+def _per_call(sess, feeds, calls: int, clock=time.thread_time) -> float:
+    """Seconds per call on ``clock``: by default the calling thread's CPU time (at 1 thread both
+    runtimes run every kernel on it, and time other processes take on a shared machine is not
+    counted); time.perf_counter at more threads."""
+    t0 = clock()
     for _ in range(calls):
         sess.run(feeds)
-    return (time.thread_time() - t0) / calls
+    return (clock() - t0) / calls
 
 
 def _artifact(name: str, work: Path, runtime: str) -> Path:
@@ -51,7 +53,7 @@ def _artifact(name: str, work: Path, runtime: str) -> Path:
     return path
 
 
-def compare(name: str, work: Path, rounds: int, calls: int, compile_only: bool = False) -> dict:
+def compare(name: str, work: Path, rounds: int, calls: int, compile_only: bool = False, threads: int = 1) -> dict:
     try:
         micro = _artifact(name, work, "micro")
     except edgec.errors.EdgecError as e:  # the plan cannot express it: the VM is what runs it
@@ -59,16 +61,17 @@ def compare(name: str, work: Path, rounds: int, calls: int, compile_only: bool =
     vm = _artifact(name, work, "vm")
     if compile_only:
         return {"model": name, "micro_us": "-", "vm_us": "-", "micro/vm": "compiled", "fastest": ""}
-    s_micro, s_vm = edgec.load(micro, threads=1), edgec.load(vm, threads=1)
+    s_micro, s_vm = edgec.load(micro, threads=threads), edgec.load(vm, threads=threads)
+    clock = time.thread_time if threads == 1 else time.perf_counter
     rng = np.random.default_rng(0)
     feeds = {t.name: rng.uniform(0, 1, t.shape).astype(t.dtype) for t in s_micro.manifest.inputs}
     n = max(3, calls if name in TINY else calls // 20)
     for s in (s_micro, s_vm):
-        _per_call(s, feeds, 3)
+        _per_call(s, feeds, 3, clock)
     tm, tv = [], []
     for _ in range(rounds):
-        tm.append(_per_call(s_micro, feeds, n))
-        tv.append(_per_call(s_vm, feeds, n))
+        tm.append(_per_call(s_micro, feeds, n, clock))
+        tv.append(_per_call(s_vm, feeds, n, clock))
     m, v = statistics.median(tm), statistics.median(tv)
     # the fastest rounds too: on a shared machine others' cache traffic only ever adds time
     return {"model": name, "micro_us": round(m * 1e6, 1), "vm_us": round(v * 1e6, 1), "micro/vm": round(m / v, 3),
@@ -80,6 +83,7 @@ def main() -> None:
     ap.add_argument("--models", default="mlp,cnn,transformer,ppocr-cls", help="comma-separated, or 'zoo' for all")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1, help="threads of both runtimes (>1: wall-clock time)")
     ap.add_argument("--work", type=Path, help="keep (and reuse) the compiled artifacts here")
     ap.add_argument("--compile-only", action="store_true", help="compile into --work, time nothing")
     args = ap.parse_args()
@@ -91,7 +95,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         print(f"{'model':<28}{'micro us':>10}{'vm us':>10}{'micro/vm':>10}{'fastest':>9}")
         for name in names:
-            r = compare(name, work, args.rounds, args.calls, args.compile_only)
+            r = compare(name, work, args.rounds, args.calls, args.compile_only, args.threads)
             print(f"{r['model']:<28}{r['micro_us']:>10}{r['vm_us']:>10}{r['micro/vm']:>10}{r['fastest']:>9}", flush=True)
 
 
