@@ -27,9 +27,13 @@ _ZERO_COPY_BYTES = 1 << 16  # below this, a copy costs less than asking numpy fo
 
 
 def _aligned(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A zeroed array at a 64-byte aligned address. A zero-size one gets one element's bytes
+    behind it: numpy moves an empty view's data pointer, and the runtime wants an aligned one."""
     n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.zeros(n + 64, np.uint8)
+    buf = np.zeros(max(n, dtype.itemsize) + 64, np.uint8)
     off = -buf.ctypes.data % 64
+    if n == 0:
+        return np.ndarray(shape, dtype, buffer=buf, offset=off)
     return buf[off:off + n].view(dtype).reshape(shape)
 
 
@@ -135,7 +139,10 @@ class MicroSession(Session):
         """Inputs into the runtime; returns the arrays it reads from (keep them alive until the run ends)."""
         used = []
         for i, a in enumerate(arrays):
-            if a.nbytes >= _ZERO_COPY_BYTES and a.flags.c_contiguous and a.__array_interface__["data"][0] % 64 == 0:
+            if a.size == 0:
+                a = self._staging[i]  # nothing to copy; its pointer is aligned
+                self._bind_ptr(i, a)
+            elif a.nbytes >= _ZERO_COPY_BYTES and a.flags.c_contiguous and a.__array_interface__["data"][0] % 64 == 0:
                 self._bind_ptr(i, a)
             else:
                 a = self._staging[i]
