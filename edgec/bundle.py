@@ -1,5 +1,8 @@
 """`edgec package`: a self-contained device folder for an artifact, with no Python in it.
 
+A micro-runtime artifact (the default) gets model.so, manifest.json, edgec-run and README.txt
+(edgec/micro_bundle.py). A VM artifact (`--runtime vm`):
+
 bundle/
   model.so             the artifact's library (cross-compiled for the device)
   manifest.json        the artifact's manifest (signature, target, hashes)

@@ -558,7 +558,9 @@ def bench_cmd(model, targets, runs, threads, rpc, tracker, key, out_dir, plot, a
 @click.option("--force", is_flag=True, help="replace an existing edgec bundle")
 @click.option("--json", "as_json", is_flag=True, callback=_quiet_if_set)
 def package_cmd(artifact, out, force, as_json) -> None:
-    """Write a self-contained device folder (model, TVM runtime libraries, native runner, README).
+    """Write a self-contained device folder: for a micro artifact (the default) model.so and
+    edgec-run; for a --runtime vm one, TVM's runtime libraries, the native runner and
+    edgec-rpc-server.
 
     The folder runs on the device with no Python: see its README.txt for the command."""
     from edgec.bundle import package
