@@ -66,8 +66,10 @@ def alternate(runners: dict[str, Callable[[], object]], runs: int = 10, rounds: 
 
 def kernels_call(sess, feeds: dict) -> Callable[[], object]:
     """A zero-argument call of ``sess``'s compiled main with its inputs already on the device, for
-    benchmarks of the kernels themselves (tools/shape_grid.py, op_grid.py); Session.run where the
-    session has no such entry (the micro runtime)."""
+    benchmarks of the kernels themselves (tools/shape_grid.py, op_grid.py): the micro runtime's
+    plan on inputs bound once (MicroSession.kernels_call); Session.run where a session has neither."""
+    if hasattr(sess, "kernels_call"):
+        return sess.kernels_call(feeds)
     main = getattr(sess, "_main", None)
     if main is None:
         return lambda: sess.run(feeds)

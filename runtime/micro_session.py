@@ -11,6 +11,7 @@ import ctypes
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -164,6 +165,20 @@ class MicroSession(Session):
             self._run_once()
             outs = [o.copy() for o in self._outs]
         return check_outputs(self._out_specs, outs, self._where)
+
+    def kernels_call(self, feeds: dict) -> Callable[[], None]:
+        """A zero-argument run of the plan on ``feeds`` bound once, with no checks and no output
+        copies: the micro counterpart of calling the VM's main on device tensors, for benchmarks
+        of the kernels themselves (edgec.benchmark.kernels_call). Small inputs are copied into the
+        session's staging arrays once: a Session.run in between may leave other values there."""
+        arrays = self._bind(self._check(feeds))
+
+        def call() -> None:
+            for i, a in enumerate(arrays):  # a pointer compare unless a Session.run bound others meanwhile
+                self._bind_ptr(i, a)
+            self._run_once()
+
+        return call
 
     def time(self, feeds: dict, repeat: int = 20, warmup: int = 3) -> list[float]:
         """Wall-clock seconds of ``repeat`` runs after ``warmup`` (inputs bound once)."""

@@ -109,7 +109,7 @@ def _compile_one(name: str, workdir: Path, stock: bool, tuning_db: str | None, t
     if tuning_db:
         variants["edgec-tuned"] = {"tuning_db": tuning_db, "target": target}
     if stock:
-        variants["stock-tvm"] = {"schedule": "none", "target": target}
+        variants["stock-tvm"] = {"schedule": "none", "target": target, "runtime": "vm"}  # TVM as it is: its VM too
     if int8 and name in OCR:
         from edgec.models.ocr_eval import calibration_feeds
 

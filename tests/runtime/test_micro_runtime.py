@@ -79,6 +79,23 @@ def test_outputs_belong_to_the_caller(micro):
     assert not np.shares_memory(a, b) and not np.array_equal(a, b)
 
 
+def test_kernels_call_runs_the_plan_without_session_run(micro, monkeypatch):
+    """edgec.benchmark.kernels_call (tools/shape_grid.py, op_grid.py) times the plan itself on a
+    micro session, as it times the VM's main: no checks, no output copies, same results."""
+    from edgec.benchmark import kernels_call
+
+    _, art, _ = micro["cnn"]
+    sess = edgec.load(art.path)
+    feeds = _feeds(art, 3)
+    want = sess.run(feeds)["probs"]
+    sess.run(_feeds(art, 4))  # other values in the arena
+    call = kernels_call(sess, feeds)
+    monkeypatch.setattr(sess, "run", lambda _feeds: pytest.fail("went through Session.run"))
+    call()
+    call()
+    np.testing.assert_array_equal(sess._outs[0], want)
+
+
 def test_memory_is_reported_and_fixed(micro):
     _, art, _ = micro["cnn"]
     mem = edgec.load(art.path).memory()
