@@ -18,6 +18,7 @@ from edgec.compiler.kernels.edge_depthwise import keep_edge_depthwise_nchw
 from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
 from edgec.compiler.kernels.legalize import conv2d_legalizer, fold_input_transposes, matmul_legalizer
+from edgec.compiler.kernels.resize_legalize import resize2d_legalizer
 from edgec.compiler.kernels.softmax import softmax_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
 from edgec.compiler.schedules.cpu_conv import ConvTileRule
@@ -33,7 +34,7 @@ def schedule_passes(stats: dict | None = None, knobs_for=None, own_kernels: bool
     return [ApplyDefaultSchedule(*rules, CPUGeneric(stats, knobs_for))]
 
 
-def legalize_passes(tvm_target, own_kernels: bool) -> list:
+def legalize_passes(tvm_target, own_kernels: bool, stats: dict | None = None) -> list:
     if not own_kernels:
         return cpu.legalize_passes(tvm_target)
     vec = cpu_vector(vector_lanes(tvm_target))
@@ -43,6 +44,7 @@ def legalize_passes(tvm_target, own_kernels: bool) -> list:
             fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec),
+                                         "relax.image.resize2d": resize2d_legalizer(stats),
                                          "relax.nn.softmax": softmax_legalizer(vec.lanes),
                                          "relax.nn.log_softmax": softmax_legalizer(vec.lanes, log=True),
                                          **fast_math_legalizers()}),
@@ -57,7 +59,7 @@ def cpu_pipeline(target: Target, stats: dict | None = None, knobs_for=None, sche
     def _pipeline(mod: tvm.ir.IRModule, _ctx: tvm.transform.PassContext) -> tvm.ir.IRModule:
         tvm_target = tvm.target.Target.current(allow_none=True)
         seq = tvm.transform.Sequential(
-            cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target, own)
+            cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target, own, stats)
             + schedule_passes(stats, knobs_for, own)
             + cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))
         return seq(mod)
