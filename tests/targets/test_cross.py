@@ -35,7 +35,8 @@ def test_tiny_models_on_rpi4_under_qemu_match_ort(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ppocr-cls", "ppocr-rec", "ppocr-det"])
 def test_zoo_models_on_rpi4_under_qemu_match_ort(name, tmp_path):
-    art = edgec.compile(name, target="rpi4", out=tmp_path / name)
+    """On TVM's VM (its bundle under qemu); the default micro runtime's are in test_micro_cross.py."""
+    art = edgec.compile(name, target="rpi4", out=tmp_path / name, runtime="vm")
     res = edgec.verify(art)
     assert res.ran_on.startswith("emulated") and res.rel_l2_error <= DEFAULT_RTOL_L2, res
 
