@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from edgec.errors import EdgecError, ModelFormatError, UnsupportedOperatorError
 
 _TFL_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
@@ -185,6 +187,23 @@ def _converter_class():
                 const = self.exp_tab.new_const(value, dtype="float16", source_name=inp.tensor.Name())
                 return relax.op.astype(const, "float32")
             return super().convert_dequantize(op)
+
+        def convert_expand_dims(self, op):
+            """TVM 0.27's converter calls relax.op.expand_dims with a third argument it does not
+            take (every EXPAND_DIMS failed: openWakeWord's melspectrogram.tflite)."""
+            inp, axis_t = self.get_input_tensors(op)[:2]
+            axis = np.asarray(self.get_tensor_value(axis_t)).reshape(-1)
+            if axis.size != 1:
+                raise ModelFormatError("EXPAND_DIMS takes one axis")
+            return relax.op.expand_dims(self.get_tensor_expr(inp), int(axis[0]))
+
+        def convert_batch_matmul(self, op):
+            """TVM's converter reads both operands as expressions; a constant operand (a weight
+            or a mel filter bank stored in the model) has none yet: registered here first."""
+            for t in self.get_input_tensors(op)[:2]:
+                if not self.has_expr(t.tensor_idx):
+                    self.exp_tab.set_expr(get_tensor_name(self.subgraph, t.tensor_idx), self.get_tensor_expr(t))
+            return super().convert_batch_matmul(op)
 
     _CONVERTER = EdgecOperatorConverter
     return _CONVERTER
