@@ -118,6 +118,11 @@ class TFLiteOpError(Exception):
 _CONVERTER = None
 
 
+# tensor index -> value of a tensor computed from shapes and constants, for the model being
+# imported (tflite_static.py)
+_STATIC: dict = {}
+
+
 def _converter_class():
     """TVM's OperatorConverter plus what edgec adds: sparse constants (DENSIFY) feeding fp16
     DEQUANTIZE, MediaPipe's custom ops, and errors that name the operator they came from."""
@@ -143,6 +148,12 @@ def _converter_class():
 
         def _named(self, kind, fn):
             def run(op):
+                outs = [int(o) for o in op.OutputsAsNumpy()] if op.OutputsLength() else []
+                if outs and all(o in _STATIC for o in outs):
+                    # computed from shapes and constants only: its value, not its ops
+                    for o in outs:
+                        self.set_prefetched_node(o, _STATIC[o])
+                    return None
                 try:
                     return fn(op=op)
                 except TFLiteOpError:
@@ -197,6 +208,14 @@ def _converter_class():
                 raise ModelFormatError("EXPAND_DIMS takes one axis")
             return relax.op.expand_dims(self.get_tensor_expr(inp), int(axis[0]))
 
+        def get_tensor_value(self, tensor_wrapper, is_sparse=False):
+            """A parameter computed from shapes and constants (tflite_static.py) reads as the
+            constant it is; anything else as TVM reads it, from the tensor's buffer."""
+            value = _STATIC.get(tensor_wrapper.tensor_idx)
+            if value is not None and not tensor_wrapper.buffer.DataLength():
+                return value
+            return super().get_tensor_value(tensor_wrapper, is_sparse)
+
         def convert_batch_matmul(self, op):
             """TVM's converter reads both operands as expressions; a constant operand (a weight
             or a mel filter bank stored in the model) has none yet: registered here first."""
@@ -215,6 +234,10 @@ def tflite_to_relax(m: TFLiteModel):
     check_tflite_ops(m)
     shapes = {n: s for n, s, _ in m.io()}
     dtypes = {n: d for n, _, d in m.io()}
+    from edgec.compiler.frontends.tflite_static import static_values
+
+    _STATIC.clear()
+    _STATIC.update(static_values(m.data, m.model))
     try:
         return from_tflite(m.model, shape_dict=shapes, dtype_dict=dtypes, op_converter=_converter_class())
     except EdgecError:

@@ -35,3 +35,37 @@ def test_expand_dims_then_batch_matmul_with_a_constant(tmp_path):
     got = edgec.load(art.path).run({"x": np.ones((2, 3), np.float32)})
     np.testing.assert_allclose(next(iter(got.values())), np.ones((1, 2, 3)) @ (np.arange(12).reshape(1, 3, 4) / 7),
                                rtol=1e-6)
+
+
+def sub_options(b):
+    tflite.SubOptionsStart(b)
+    return tflite.BuiltinOptions.SubOptions, tflite.SubOptionsEnd(b)
+
+
+def shape_options(b):
+    tflite.ShapeOptionsStart(b)
+    tflite.ShapeOptionsAddOutType(b, INT32)
+    return tflite.BuiltinOptions.ShapeOptions, tflite.ShapeOptionsEnd(b)
+
+
+def test_slice_size_computed_from_the_input_shape(tmp_path):
+    """SHAPE -> SUB -> SLICE's size (TF's converter leaves such arithmetic in the graph): TVM reads
+    the size from the tensor's buffer, which a computed tensor lacks; edgec takes it from LiteRT
+    (compiler/frontends/tflite_static.py)."""
+    m = TFLiteBuilder()
+    x = m.tensor("x", [2, 6])
+    shape = m.tensor("shape", [2], INT32)
+    two = m.tensor("two", [2], INT32, np.array([0, 2], np.int32))
+    size = m.tensor("size", [2], INT32)
+    begin = m.tensor("begin", [2], INT32, np.array([0, 1], np.int32))
+    y = m.tensor("y", [2, 4])
+    m.op(Op.SHAPE, [x], [shape], options=shape_options)
+    m.op(Op.SUB, [shape, two], [size], options=sub_options)
+    m.op(Op.SLICE, [x, begin, size], [y])
+    path = tmp_path / "m.tflite"
+    path.write_bytes(m.build([x], [y]))
+    art = edgec.compile(str(path), out=tmp_path / "a")
+    x_val = np.arange(12, dtype=np.float32).reshape(2, 6)
+    got = next(iter(edgec.load(art.path).run({"x": x_val}).values()))
+    np.testing.assert_array_equal(got, x_val[:, 1:5])
+    assert edgec.verify(art, str(path)).passed
