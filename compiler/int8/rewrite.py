@@ -385,4 +385,7 @@ def lower_int8(mod: tvm.IRModule, isa: DotISA | None, stats: Int8Stats | None = 
 
     mod = fold_requantize(mod)  # quantize -> dequantize between float ops without the int8 round trip
     mod = fold_affine(mod)  # the float layers' multiply/add chains as one multiply and one add
+    from edgec.compiler.int8.concat_quant import fuse_concat_quantize
+
+    mod = fuse_concat_quantize(mod)  # an FPN's upsample + concat + quantize: vectorized channel runs
     return merge_weight_conversions(mod)  # one kernel converts every float layer's int8 weights
