@@ -43,7 +43,9 @@ def configure_threads(threads: int | None = None) -> int:
 
 
 def active_threads() -> int:
-    """Threads TVM's pool really uses (fixed once the first parallel kernel has run)."""
+    """Threads TVM's pool really uses (fixed once the first parallel kernel has run); where no
+    TVM runtime is loaded (micro artifacts), the count requested, which the micro pool uses."""
     import tvm_ffi
 
-    return int(tvm_ffi.get_global_func("runtime.NumThreads")())
+    f = tvm_ffi.get_global_func("runtime.NumThreads", allow_missing=True)
+    return int(f()) if f is not None else int(os.environ.get("TVM_NUM_THREADS", "1"))

@@ -46,6 +46,9 @@ def _eval(name: str, attrs, args: list) -> np.ndarray | None:
         return binary[name](a, args[1]).astype(a.dtype)
     if name == "relax.negative":
         return np.negative(a)
+    if name == "relax.take" and len(args) == 2 and args[1].dtype.kind in "iu":
+        axis = 0 if attrs.axis is None else int(attrs.axis)
+        return np.take(a if attrs.axis is not None else a.reshape(-1), args[1], axis=axis, mode="clip")
     return None
 
 

@@ -112,6 +112,31 @@ def matmul_legalizer(vec: CPUVector):
 
 
 @expr_functor.mutator
+class _ClipTake(PyExprMutator):
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
+        call = super().visit_call_(call)
+        if isinstance(call, relax.Call) and call.op == tvm.ir.Op.get("relax.take") and str(call.attrs.mode) == "fast":
+            axis = None if call.attrs.axis is None else int(call.attrs.axis)
+            return relax.op.take(call.args[0], call.args[1], axis, mode="clip")
+        return call
+
+
+def clip_take_indices():
+    """relax.take (ONNX Gather, embeddings) clamps out-of-range indices instead of TVM's default
+    "fast" mode, which reads outside the table (TVM prints "Fast mode segfaults when there are
+    out-of-bounds indices" at every compile, through every pass that legalizes, FoldConstant
+    included): a token id past the vocabulary at run time must not crash the process. In-range
+    indices read the same element (the importer has already made negative ONNX indices
+    positive); the cost is a min/max per index."""
+
+    @tvm.transform.module_pass(opt_level=0, name="EdgecClipTakeIndices")
+    def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        return rewrite_functions(mod, _ClipTake)
+
+    return _pass
+
+
+@expr_functor.mutator
 class _FoldInputTranspose(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, vec: CPUVector) -> None:
         super().__init__(mod)

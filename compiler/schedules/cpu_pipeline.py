@@ -17,7 +17,7 @@ from edgec.compiler.kernels.const_fold import fold_constants_fast
 from edgec.compiler.kernels.edge_depthwise import keep_edge_depthwise_nchw
 from edgec.compiler.kernels.fast_math import fast_math_legalizers
 from edgec.compiler.kernels.layout import channels_last_passes
-from edgec.compiler.kernels.legalize import conv2d_legalizer, fold_input_transposes, matmul_legalizer
+from edgec.compiler.kernels.legalize import conv2d_legalizer, clip_take_indices, fold_input_transposes, matmul_legalizer
 from edgec.compiler.kernels.resize_legalize import resize2d_legalizer
 from edgec.compiler.kernels.softmax import softmax_legalizer
 from edgec.compiler.kernels.tiles import cpu_vector
@@ -40,7 +40,7 @@ def legalize_passes(tvm_target, own_kernels: bool, stats: dict | None = None) ->
     vec = cpu_vector(vector_lanes(tvm_target))
     # sort_layer_norm_axes: ConvertLayout permutes a layer_norm's axes but not gamma/beta; tidy_after_layout:
     # it leaves (a, b)[1] tuples that FuseOps mishandles (both in layout_fixes.py)
-    return [keep_edge_depthwise_nchw, *channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), fold_constants_fast(),
+    return [clip_take_indices(), keep_edge_depthwise_nchw, *channels_last_passes(), sort_layer_norm_axes, tidy_after_layout(), fold_constants_fast(),
             fold_input_transposes(vec),
             relax.transform.LegalizeOps({"relax.nn.conv2d": conv2d_legalizer(vec),
                                          "relax.matmul": matmul_legalizer(vec),
