@@ -60,3 +60,21 @@ def test_a_concat_read_elsewhere_or_another_upsample_keeps_tvms_kernels(case):
     mod = _module(0.0, extra_user=True) if case == "read-elsewhere" else _module(0.0, mode="align_corners")
     script = fuse_concat_quantize(mod)["main"].script(show_meta=False)
     assert "edgec_concat_quantize" not in script and "R.concat" in script
+
+
+def test_se_gate_multiply_then_quantize_becomes_channel_runs_with_the_same_values():
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 6, 5, 24), F32))
+    g = relax.Var("g", relax.TensorType((1, 1, 1, 24), F32))
+    with bb.function("main", [x, g]):
+        with bb.dataflow():
+            r = bb.emit(relax.op.round(relax.op.multiply(relax.op.multiply(x, g), _c(1 / 0.03))))
+            q = bb.emit(relax.op.astype(relax.op.maximum(relax.op.minimum(r, _c(127.0)), _c(-128.0)), "int8"))
+            out = bb.emit_output(q)
+        bb.emit_func_output(out)
+    before = relax.transform.Normalize()(bb.get())
+    after = fuse_concat_quantize(before)
+    assert "edgec_gate_quantize" in after["main"].script(show_meta=False)
+    rng = np.random.default_rng(1)
+    xs = [rng.uniform(-4, 4, (1, 6, 5, 24)).astype(np.float32), rng.uniform(0, 1, (1, 1, 1, 24)).astype(np.float32)]
+    assert np.array_equal(_run(before, *xs), _run(after, *xs))
