@@ -19,11 +19,19 @@ def _sigmoid(x: te.Tensor) -> te.Tensor:
     return te.compute(x.shape, lambda *i: 1.0 / (1.0 + e(*i)), name="sigmoid")
 
 
+def _is_nan(v):
+    """NaN test on the bits (exponent all ones, mantissa not zero). ``tirx.isnan`` made TVM's
+    vectorizer scalarize a matmul's GELU epilogue (1.2 ms of scalar code in a 1.85 ms layer), and
+    ``v != v`` is folded to false by TVM's simplifier."""
+    bits = tvm.tirx.reinterpret("int32", v) & tvm.tirx.const(0x7FFFFFFF, "int32")
+    return bits > tvm.tirx.const(0x7F800000, "int32")
+
+
 def _erf(x: te.Tensor) -> te.Tensor:
     """fast_erf clamps its argument to [-4, 4] with max/min, which turns NaN into a number
     (Erf(NaN) gave 1; found by tools/fuzz.py): NaN passes through, as in ONNX Runtime."""
     y = topi.fast_erf(x)
-    return te.compute(x.shape, lambda *i: tvm.tirx.Select(tvm.tirx.isnan(x(*i)), x(*i), y(*i)), name="erf_nan")
+    return te.compute(x.shape, lambda *i: tvm.tirx.Select(_is_nan(x(*i)), x(*i), y(*i)), name="erf_nan")
 
 
 _FAST = {"relax.sigmoid": _sigmoid, "relax.exp": topi.fast_exp, "relax.tanh": topi.fast_tanh, "relax.erf": _erf}
