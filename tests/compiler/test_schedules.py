@@ -158,6 +158,23 @@ def test_softmax_kernel(op, shape, tmp_path):
     assert stats.get("softmax", 0) == 1 and stats.get("stock", 0) == 0, stats
 
 
+@pytest.mark.parametrize("op, shape, axis", [
+    ("Softmax", [1, 16, 4, 2100], 1),   # YOLOv8's DFL: 16 bins, anchors innermost
+    ("Softmax", [3, 5, 37], 0),         # inner size ends inside a vector
+    ("LogSoftmax", [2, 7, 9, 12], 2),
+    ("Softmax", [2, 6, 3], 1),          # inner size below a vector: TVM's own kernel
+])
+def test_softmax_over_an_inner_axis(op, shape, axis, tmp_path):
+    """Softmax over a non-last axis: fast_exp and reductions across contiguous rows
+    (kernels/softmax.softmax_inner_axis; TVM's default called libm's expf per element)."""
+    model = _model([helper.make_node(op, ["x"], ["y"], axis=axis)], [_vi("x", shape)], [_vi("y", shape)], {})
+    art = edgec.compile(model, out=tmp_path / "a")
+    x = np.random.default_rng(9).uniform(-30, 30, shape).astype(np.float32)
+    x.reshape(-1)[:3] = [np.inf, -np.inf, 88.0]
+    res = edgec.verify(art, model, inputs={"x": x})
+    assert res.rel_l2_error <= 1e-5, res
+
+
 def test_padding_consumer_after_conv_is_complete():
     """BlazeFace pattern: conv, then channel padding, then residual add. The padded channels must
     be written (a bug here once produced 7e36 garbage)."""
