@@ -55,7 +55,10 @@ def static_values(data: bytes, model) -> dict[int, np.ndarray]:
     """{tensor index: value} for the computed tensors :func:`static_tensors` finds; empty when
     there are none, or when LiteRT is missing or cannot run the model (custom ops): the importer
     then reports what it cannot read."""
-    wanted = static_tensors(model)
+    try:
+        wanted = static_tensors(model)
+    except Exception:  # noqa: BLE001 - a malformed flatbuffer: the importer's checks say what is wrong
+        return {}
     if not wanted:
         return {}
     try:  # (edgec.reference sits above the compiler: the same lookup, here)

@@ -37,6 +37,9 @@ def _cast_model(src: int, dst: int, n: int, **attrs):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)])
 
 
+_INT_RANGES = {T.INT4: (-8, 7), T.UINT4: (0, 15)}
+
+
 @pytest.mark.parametrize("src,dst,saturate", [
     (T.FLOAT, T.FLOAT8E4M3FN, 1), (T.FLOAT16, T.FLOAT8E5M2, 0), (T.FLOAT, T.BFLOAT16, 1), (T.FLOAT, T.INT4, 1),
     (T.FLOAT8E4M3FN, T.FLOAT, 1), (T.BFLOAT16, T.FLOAT16, 1), (T.UINT4, T.UINT8, 1), (T.FLOAT4E2M1, T.FLOAT, 1)])
@@ -45,6 +48,8 @@ def test_cast_compiles_and_matches_reference(src, dst, saturate):
     x = (rng.standard_normal(64) * 40).astype(np.float32)
     x[:4] = [0, 1e6, -1e6, 0.5]
     x = codec.reference_cast(x, src, True) if src != T.FLOAT else x
+    if dst in _INT_RANGES:  # float -> integer out of range is undefined in ONNX (ml_dtypes 0.6
+        x = np.clip(x, *_INT_RANGES[dst])  # wrapped, 0.7 gives 0): compare in range only
     model = _cast_model(src, dst, x.size, saturate=saturate)
     got = edgec.backend.run_model(model, [x])[0]
     want = ReferenceEvaluator(model).run(None, {"x": x})[0]
