@@ -48,7 +48,9 @@ def upsample_nearest_nchw_func(in_shape: tuple[int, ...], sh: int, sw: int, dtyp
     with IRBuilder() as ib:
         with T.prim_func():
             T.func_name("upsample_nearest")
-            T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+            # op_pattern 8 (opaque): FuseOps must not fuse its neighbours into it; FuseTIR cannot
+            # merge a kernel that reads its buffers through flat views ("Inconsistent buffers")
+            T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True, "op_pattern": 8})
             a = T.arg("a", T.handle())
             b = T.arg("b", T.handle())
             src_nd = T.match_buffer(a, in_shape, dtype)

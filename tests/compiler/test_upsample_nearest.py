@@ -75,3 +75,23 @@ def test_upsample_kernel_on_rpi4_under_qemu(tmp_path):
     res = edgec.verify(art, model)
     assert res.ran_on.startswith("emulated (qemu-aarch64")
     assert res.rel_l2_error == 0.0, res
+
+
+@pytest.mark.parametrize("after", ["Abs", "Transpose"])
+def test_upsample_kernel_followed_by_another_op(after, tmp_path):
+    """difftest seeds 60002/60037: FuseOps fused the next op into the kernel and FuseTIR failed
+    ("Inconsistent buffers"); the kernel is opaque to fusion now."""
+    shape = (2, 24, 5, 3)
+    base = resize_model(shape, (1, 1, 2, 2), mode="nearest", coordinate_transformation_mode="half_pixel",
+                        nearest_mode="round_prefer_ceil")
+    g = base.graph
+    g.node[0].output[0] = "r"
+    attrs = {"perm": [2, 0, 3, 1]} if after == "Transpose" else {}
+    g.node.append(helper.make_node(after, ["r"], ["y"], **attrs))
+    out = [10, 2, 6, 24] if after == "Transpose" else [2, 24, 10, 6]
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, out))
+    art = edgec.compile(base, out=tmp_path / "a")
+    assert art.manifest.compile_options["schedule_stats"].get("upsample_nearest", 0) == 1
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(edgec.load(art.path).run({"x": x})["y"], ort_session(base).run(None, {"x": x})[0])
