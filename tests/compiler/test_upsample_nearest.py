@@ -77,21 +77,24 @@ def test_upsample_kernel_on_rpi4_under_qemu(tmp_path):
     assert res.rel_l2_error == 0.0, res
 
 
-@pytest.mark.parametrize("after", ["Abs", "Transpose"])
-def test_upsample_kernel_followed_by_another_op(after, tmp_path):
+@pytest.mark.parametrize("after, shape, sizes", [
+    ("Abs", (1, 24, 1, 1), (1, 24, 1, 1)),          # difftest seed 60037: sizes = the input's (factor 1)
+    ("Transpose", (2, 24, 43, 1), (2, 24, 43, 2)),
+    ("Abs", (2, 24, 5, 3), (2, 24, 10, 6))])
+def test_upsample_kernel_followed_by_another_op(after, shape, sizes, tmp_path):
     """difftest seeds 60002/60037: FuseOps fused the next op into the kernel and FuseTIR failed
     ("Inconsistent buffers"); the kernel is opaque to fusion now."""
-    shape = (2, 24, 5, 3)
-    base = resize_model(shape, (1, 1, 2, 2), mode="nearest", coordinate_transformation_mode="half_pixel",
-                        nearest_mode="round_prefer_ceil")
-    g = base.graph
-    g.node[0].output[0] = "r"
     attrs = {"perm": [2, 0, 3, 1]} if after == "Transpose" else {}
-    g.node.append(helper.make_node(after, ["r"], ["y"], **attrs))
-    out = [10, 2, 6, 24] if after == "Transpose" else [2, 24, 10, 6]
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, out))
-    art = edgec.compile(base, out=tmp_path / "a")
+    out = [sizes[i] for i in attrs["perm"]] if attrs else list(sizes)
+    g = helper.make_graph(
+        [helper.make_node("Resize", ["x", "", "", "sizes"], ["r"], mode="nearest",
+                          coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="round_prefer_ceil"),
+         helper.make_node(after, ["r"], ["y"], **attrs)], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)],
+        initializer=[numpy_helper.from_array(np.array(sizes, np.int64), "sizes")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    art = edgec.compile(model, out=tmp_path / "a")
     assert art.manifest.compile_options["schedule_stats"].get("upsample_nearest", 0) == 1
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
-    np.testing.assert_array_equal(edgec.load(art.path).run({"x": x})["y"], ort_session(base).run(None, {"x": x})[0])
+    np.testing.assert_array_equal(edgec.load(art.path).run({"x": x})["y"], ort_session(model).run(None, {"x": x})[0])
