@@ -18,20 +18,9 @@ from __future__ import annotations
 import numpy as np
 import tvm
 from tvm import relax
-from tvm.ir.expr import Constant
-from tvm.relax import Call
 
+from edgec.compiler.int8.requantize import _op, _scalar
 from edgec.compiler.kernels.upsample_nearest import FLOOR_DIV_MODES
-
-
-def _op(e) -> str:
-    return e.op.name if isinstance(e, Call) and isinstance(e.op, tvm.ir.Op) else ""
-
-
-def _scalar(e) -> float | None:
-    if isinstance(e, Constant) and e.value.numpy().size == 1:
-        return float(e.value.numpy().reshape(-1)[0])
-    return None
 
 
 def _shape(e) -> tuple | None:
