@@ -118,11 +118,6 @@ class TFLiteOpError(Exception):
 _CONVERTER = None
 
 
-# tensor index -> value of a tensor computed from shapes and constants, for the model being
-# imported (tflite_static.py)
-_STATIC: dict = {}
-
-
 def _converter_class():
     """TVM's OperatorConverter plus what edgec adds: sparse constants (DENSIFY) feeding fp16
     DEQUANTIZE, MediaPipe's custom ops, and errors that name the operator they came from."""
@@ -138,6 +133,10 @@ def _converter_class():
     from edgec.compiler.frontends.tflite_mediapipe import CUSTOM_OPS
 
     class EdgecOperatorConverter(OperatorConverter):
+        # tensor index -> value of a tensor computed from shapes and constants (tflite_static.py);
+        # set per model on a subclass by tflite_to_relax
+        static_values: dict = {}
+
         def __init__(self, model, subgraph, exp_tab, ctx, conversion_state=None):
             super().__init__(model, subgraph, exp_tab, ctx, conversion_state)
             self.convert_map["DENSIFY"] = self.convert_densify
@@ -149,10 +148,10 @@ def _converter_class():
         def _named(self, kind, fn):
             def run(op):
                 outs = [int(o) for o in op.OutputsAsNumpy()] if op.OutputsLength() else []
-                if outs and all(o in _STATIC for o in outs):
+                if outs and all(o in self.static_values for o in outs):
                     # computed from shapes and constants only: its value, not its ops
                     for o in outs:
-                        self.set_prefetched_node(o, _STATIC[o])
+                        self.set_prefetched_node(o, self.static_values[o])
                     return None
                 try:
                     return fn(op=op)
@@ -211,7 +210,7 @@ def _converter_class():
         def get_tensor_value(self, tensor_wrapper, is_sparse=False):
             """A parameter computed from shapes and constants (tflite_static.py) reads as the
             constant it is; anything else as TVM reads it, from the tensor's buffer."""
-            value = _STATIC.get(tensor_wrapper.tensor_idx)
+            value = self.static_values.get(tensor_wrapper.tensor_idx)
             if value is not None and not tensor_wrapper.buffer.DataLength():
                 return value
             return super().get_tensor_value(tensor_wrapper, is_sparse)
@@ -236,10 +235,10 @@ def tflite_to_relax(m: TFLiteModel):
     dtypes = {n: d for n, _, d in m.io()}
     from edgec.compiler.frontends.tflite_static import static_values
 
-    _STATIC.clear()
-    _STATIC.update(static_values(m.data, m.model))
+    converter = type("EdgecOperatorConverterForModel", (_converter_class(),),
+                     {"static_values": static_values(m.data, m.model)})
     try:
-        return from_tflite(m.model, shape_dict=shapes, dtype_dict=dtypes, op_converter=_converter_class())
+        return from_tflite(m.model, shape_dict=shapes, dtype_dict=dtypes, op_converter=converter)
     except EdgecError:
         raise
     except Exception as e:
